@@ -37,7 +37,7 @@ from cnnmem.ir.types import DType, WindowGeometry
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from cnnmem.ir.graph import Graph, Node
+    from cnnmem.ir.graph import Graph, Node, Tensor
 
 Shape = tuple[int, ...]
 Values = "NDArray[np.generic] | None"
@@ -713,3 +713,41 @@ def node_macs(node: Node) -> int:
         assert a is not None
         return node.outputs[0].num_elements * a.shape[-1]
     return 0
+
+
+# Operand positions that hold trainable parameters (weights, biases, BN scale/shift, PReLU
+# slopes). Constants in other positions are either running statistics (``_STATE_INPUTS``, which
+# occupy weight memory but are not parameters, as in PyTorch's ``parameters()``) or shape-like
+# operands (Reshape targets, Clip bounds, Resize scales, Pad amounts, quantisation scales) that
+# are neither.
+_PARAM_INPUTS: dict[str, tuple[int, ...]] = {
+    "Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1),
+    "BatchNormalization": (1, 2), "InstanceNormalization": (1, 2), "PRelu": (1,),
+    "Add": (0, 1), "Sub": (0, 1), "Mul": (0, 1), "Div": (0, 1),
+}
+_STATE_INPUTS: dict[str, tuple[int, ...]] = {"BatchNormalization": (3, 4)}
+
+
+def param_inputs(node: Node) -> tuple[Tensor, ...]:
+    """Constant operands of ``node`` that are trainable parameters (PyTorch convention).
+
+    For ops outside the vocabulary every constant operand counts, so that nothing is silently
+    dropped from the weight total.
+    """
+    if not is_modelled(node.op_type):
+        return node.constant_inputs
+    return _constants_at(node, _PARAM_INPUTS.get(node.op_type, ()))
+
+
+def state_inputs(node: Node) -> tuple[Tensor, ...]:
+    """Constant operands that are stored state but not parameters (BN running mean/var)."""
+    return _constants_at(node, _STATE_INPUTS.get(node.op_type, ()))
+
+
+def _constants_at(node: Node, positions: tuple[int, ...]) -> tuple[Tensor, ...]:
+    out = []
+    for i in positions:
+        t = node.input(i)
+        if t is not None and t.is_constant:
+            out.append(t)
+    return tuple(out)
