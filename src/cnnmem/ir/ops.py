@@ -736,7 +736,12 @@ def param_inputs(node: Node) -> tuple[Tensor, ...]:
     """
     if not is_modelled(node.op_type):
         return node.constant_inputs
-    return _constants_at(node, _PARAM_INPUTS.get(node.op_type, ()))
+    found = _constants_at(node, _PARAM_INPUTS.get(node.op_type, ()))
+    if category(node.op_type) == "elementwise":
+        # integer operands of element-wise ops are shape arithmetic (Shape -> Div -> Mul), not
+        # weights
+        found = tuple(t for t in found if t.dtype not in (DType.INT64, DType.INT32))
+    return found
 
 
 def state_inputs(node: Node) -> tuple[Tensor, ...]:
