@@ -1,0 +1,148 @@
+"""Buffer lifetimes under a layer-by-layer schedule.
+
+Step ``i`` executes node ``i`` of the schedule (the graph's node order unless another order is
+given). A buffer is live from the step that writes it to the last step that reads it, both
+INCLUSIVE (tflite-micro convention): while node ``i`` runs, its inputs and its outputs are all
+live, so the live bytes at step ``i`` are the layer-by-layer (ping-pong) working set.
+
+- Graph inputs are live from step 0; graph outputs until the last step.
+- Constants (weights) are not activation buffers; they are reported separately.
+- Alias ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) produce no buffer when the
+  accounting is fused: their output shares its input's buffer, which then lives until the last
+  use of any alias.
+- A tensor that nothing reads lives only during the step that writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cnnmem.analysis.accounting import Accounting
+from cnnmem.errors import InvariantError
+from cnnmem.ir.graph import Graph, Node, Tensor, TensorKind
+from cnnmem.ir.ops import is_alias
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    """One activation buffer and its lifetime.
+
+    Attributes:
+        name: the tensor that owns the buffer (an alias chain's root).
+        size_bytes: bytes under the accounting (aligned).
+        first_step: step that writes it (0 for graph inputs).
+        last_step: last step that reads it, INCLUSIVE.
+        tensors: the root tensor and the alias tensors that share it.
+        is_input: holds a graph input.
+        is_output: holds a graph output.
+    """
+
+    name: str
+    size_bytes: int
+    first_step: int
+    last_step: int
+    tensors: tuple[str, ...]
+    is_input: bool = False
+    is_output: bool = False
+
+    def live_at(self, step: int) -> bool:
+        """True if the buffer is live during ``step``."""
+        return self.first_step <= step <= self.last_step
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """Lifetimes of all activation buffers and the live bytes at every step."""
+
+    steps: tuple[str, ...]
+    buffers: tuple[Buffer, ...]
+    live_bytes: tuple[int, ...]
+    buffer_of: dict[str, str]
+
+    @property
+    def peak_bytes(self) -> int:
+        """Largest live total over all steps (0 for an empty graph)."""
+        return max(self.live_bytes, default=0)
+
+    @property
+    def peak_step(self) -> int:
+        """First step at which :attr:`peak_bytes` is reached."""
+        return self.live_bytes.index(self.peak_bytes) if self.live_bytes else 0
+
+    def live_buffers(self, step: int) -> tuple[Buffer, ...]:
+        """Buffers live during ``step``."""
+        return tuple(b for b in self.buffers if b.live_at(step))
+
+
+def compute_liveness(graph: Graph, accounting: Accounting,
+                     schedule: Sequence[Node] | None = None) -> Liveness:
+    """Lifetimes of activation buffers for executing ``schedule`` one node at a time.
+
+    Raises:
+        InvariantError: ``schedule`` is not a topological order of the graph's nodes.
+    """
+    order = list(schedule) if schedule is not None else list(graph.nodes)
+    step_of = {id(n): i for i, n in enumerate(order)}
+    if len(step_of) != len(graph.nodes) or any(id(n) not in step_of for n in graph.nodes):
+        raise InvariantError("the schedule must contain every node of the graph exactly once")
+    last = len(order) - 1
+    root: dict[str, Tensor] = {}
+    first: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    members: dict[str, list[str]] = {}
+    outputs = {t.name for t in graph.outputs}
+    inputs = {t.name for t in graph.inputs}
+
+    def add_root(t: Tensor, step: int) -> None:
+        root[t.name] = t
+        first[t.name] = step
+        last_use[t.name] = step
+        members[t.name] = [t.name]
+
+    for t in graph.inputs:
+        add_root(t, 0)
+    for step, node in enumerate(order):
+        for t in node.inputs:
+            if t is None or t.kind is TensorKind.CONSTANT:
+                continue
+            if t.name not in root:
+                raise InvariantError(f"schedule runs {node.name!r} before {t.name!r} is "
+                                     "produced; give a topological order")
+            r = root[t.name].name
+            last_use[r] = max(last_use[r], step)
+        src = node.inputs[0] if node.inputs else None
+        aliasing = (accounting.fused and is_alias(node) and src is not None
+                    and src.kind is not TensorKind.CONSTANT)
+        for t in node.outputs:
+            if aliasing:
+                assert src is not None
+                r = root[src.name]
+                root[t.name] = r
+                members[r.name].append(t.name)
+                last_use[r.name] = max(last_use[r.name], step)
+            else:
+                add_root(t, step)
+    for name in outputs:
+        if name in root:
+            last_use[root[name].name] = max(last, 0)
+    buffers = []
+    for name, t in root.items():
+        if t.name != name:
+            continue
+        is_in = bool(set(members[name]) & inputs)
+        is_out = bool(set(members[name]) & outputs)
+        buffers.append(Buffer(name, accounting.buffer_bytes(t), first[name], last_use[name],
+                              tuple(members[name]), is_in, is_out))
+    counted = [b for b in buffers
+               if accounting.include_io or not (b.is_input or b.is_output)]
+    live = [0] * len(order)
+    for b in counted:
+        for s in range(b.first_step, b.last_step + 1):
+            live[s] += b.size_bytes
+    return Liveness(
+        steps=tuple(n.name for n in order),
+        buffers=tuple(buffers),
+        live_bytes=tuple(live),
+        buffer_of={name: t.name for name, t in root.items()},
+    )
