@@ -103,24 +103,24 @@ def compute_liveness(graph: Graph, accounting: Accounting,
     for t in graph.inputs:
         add_root(t, 0)
     for step, node in enumerate(order):
-        for t in node.inputs:
-            if t is None or t.kind is TensorKind.CONSTANT:
+        for inp in node.inputs:
+            if inp is None or inp.kind is TensorKind.CONSTANT:
                 continue
-            if t.name not in root:
-                raise InvariantError(f"schedule runs {node.name!r} before {t.name!r} is "
+            if inp.name not in root:
+                raise InvariantError(f"schedule runs {node.name!r} before {inp.name!r} is "
                                      "produced; give a topological order")
-            r = root[t.name].name
-            last_use[r] = max(last_use[r], step)
+            owner = root[inp.name].name
+            last_use[owner] = max(last_use[owner], step)
         src = node.inputs[0] if node.inputs else None
         aliasing = (accounting.fused and is_alias(node) and src is not None
                     and src.kind is not TensorKind.CONSTANT)
         for t in node.outputs:
             if aliasing:
                 assert src is not None
-                r = root[src.name]
-                root[t.name] = r
-                members[r.name].append(t.name)
-                last_use[r.name] = max(last_use[r.name], step)
+                base = root[src.name]
+                root[t.name] = base
+                members[base.name].append(t.name)
+                last_use[base.name] = max(last_use[base.name], step)
             else:
                 add_root(t, step)
     for name in outputs:
