@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import manifest, models_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from cnnmem.analysis.profile import profile_memory
 from cnnmem.api import profile
 from cnnmem.errors import ConfigError, InvariantError
 from cnnmem.ir import DType, Graph, GraphBuilder
+from conftest import manifest, models_dir
 
 
 def chain() -> Graph:

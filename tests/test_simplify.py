@@ -8,7 +8,6 @@ from collections.abc import Callable
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import models_dir
 
 from cnnmem.errors import PassError
 from cnnmem.frontend.onnx_export import to_onnx
@@ -24,6 +23,7 @@ from cnnmem.passes.simplify import (
     PadFusionPass,
     simplify,
 )
+from conftest import models_dir
 
 
 def run_ort(graph: Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
