@@ -140,7 +140,7 @@ def _cmd_profile(args: argparse.Namespace, console: Console) -> int:
     print_profile(result, console, top=args.top)
     for path, what in ((args.json, "JSON"), (args.csv, "CSV")):
         if path:
-            console.print(f"wrote {what} to {path}")
+            console.print(f"wrote {what} to {path}", soft_wrap=True)
     return 0
 
 
@@ -155,7 +155,7 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     path = save_onnx(graph, args.output, random_weights=True, seed=args.seed)
     note = " (weights absent in the source: filled with seeded random values)" if missing else ""
     console.print(f"wrote {path} ({len(graph)} nodes, "
-                  f"{'fused' if args.fused else 'unfused'} graph){note}")
+                  f"{'fused' if args.fused else 'unfused'} graph){note}", soft_wrap=True)
     return 0
 
 
