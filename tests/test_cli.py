@@ -13,10 +13,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import models_dir
 
 from cnnmem.cli import main
 from cnnmem.errors import ModelImportError
+from conftest import models_dir
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -34,7 +34,7 @@ def test_profile_json_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["totals"]["macs"] == 300_774_272
     assert data["accounting"]["dtype"] == "int8"
     # deterministic: same input, same bytes out
-    code2, out2, _ = run(["profile", path, "--dtype", "int8", "--json"], capsys)
+    _code2, out2, _ = run(["profile", path, "--dtype", "int8", "--json"], capsys)
     assert out2 == out
 
 
@@ -69,7 +69,7 @@ def test_profile_no_fuse_says_so(capsys: pytest.CaptureFixture[str]) -> None:
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], message: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(args, capsys)
+    code, _out, err = run(args, capsys)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("cnnmem: error: ") and message in err
     assert "Traceback" not in err
