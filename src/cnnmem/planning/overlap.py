@@ -1,0 +1,309 @@
+"""How far a layer's output may overlap its dying input: the exact model.
+
+Setting. A layer reads input tensor X (``I`` bytes, base address ``a_in``) and writes output Y
+(``O`` bytes, base ``a_out``). The accelerator produces Y in a fixed order of *units*; unit
+``j`` occupies output bytes ``[j*U, (j+1)*U)`` (relative to ``a_out``), and producing it reads a
+set of input bytes and then writes the unit (all reads of a unit happen before its write: the
+unit is held in the datapath while it is computed). Place the output ``d >= 0`` bytes *below* the
+input: ``a_in = a_out + d``. Writes move upward through the output; the input dies from the
+bottom up as the layer advances. A write is harmless iff it only touches input bytes that no
+later unit reads.
+
+Condition. After unit ``j`` the bytes ``[0, (j+1)*U)`` of the output range have been written,
+i.e. input bytes below ``(j+1)*U - d``. Let ``m_j`` be the lowest input byte (relative to
+``a_in``) read by any unit ``j' > j``. The plan is safe iff for every ``j`` with a later read::
+
+    (j+1)*U - d <= m_j        <=>        d >= (j+1)*U - m_j
+
+so ``d_min = max(0, max_j [(j+1)*U - m_j])`` and the pair needs ``footprint = max(O, I + d_min)``
+bytes instead of ``O + I`` (ping-pong). Placing the output at or above ``a_in + I`` (disjoint) is
+always allowed too. Because writes are monotone and ``m_j`` is a suffix minimum, any
+``d >= d_min`` is also safe, and ``d_min - 1`` is not (the maximising ``j`` then clobbers
+byte ``m_j`` before it is read): the model is exact, not a bound. Placing the output *above*
+the input (d < 0) never helps for a forward order: the first unit would land on input bytes that
+are read last.
+
+Dataflows (``--dataflow``), layouts and units:
+
+- ``hwc-row``: HWC layout, a unit is one output row (all W, all C): ``U = W_out*C_out*e``.
+  The lowest byte row ``j'`` reads is ``first_row(j') * R_in`` with ``R_in = W_in*C_in*e``.
+  For a strided, padded convolution or pooling layer ``first_row(j') = max(0, j'*s - p)``, which
+  gives the paper's ``d_min = max(0, max_i [(i+1)*R_out - max(0, (i+1)*s - p)*R_in])``.
+- ``hwc-pixel``: HWC layout, a unit is one output pixel (all C): ``U = C_out*e``; the lowest
+  byte read by pixel ``(y, x)`` is ``(max(0, y*s-p)*W_in + max(0, x*s-p))*C_in*e``.
+- ``chw-outer``: CHW layout, output-channel loop outermost; a unit is one output channel plane:
+  ``U = H_out*W_out*e``. A dense conv reads every input channel for every output channel, so it
+  only overlaps by its last plane; depthwise/grouped convs, pooling and element-wise ops read
+  only their own channel (group), and overlap almost completely.
+
+Reads per op (``first read`` of unit ``j``, in input rows / pixels / channels):
+
+- Conv, MaxPool, AveragePool, LpPool: window ``[j*s - p, j*s - p + d*(k-1] + 1)``.
+- ConvTranspose (gather form): output row ``j`` reads input rows
+  ``ceil((j + p - k_eff + 1)/s) .. floor((j + p)/s)``.
+- element-wise / activation / normalisation ops on an input of the output's shape: the same
+  row / pixel / channel. A broadcast input (e.g. a per-channel scale) is never overlapped.
+- Concat along channels: unit ``j`` reads the same row/pixel of every input; in CHW, output
+  plane ``c`` reads only the input that holds channel ``c``.
+- Resize/Upsample with mode ``nearest`` and integer scales: row ``floor(j/f)``.
+- Pad (constant): row ``j - p_top``.
+- Global pooling, reduce-mean over H,W, Gemm, MatMul, Softmax/Flatten on a row vector: in the
+  HWC dataflows the whole output is one unit (``d_min = 0``, written after all reads); in
+  ``chw-outer`` a Gemm output element reads the whole input (overlap only by the last element).
+Ops not listed get no overlap (``None``): their output is placed disjoint from their inputs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnmem.errors import ConfigError
+from cnnmem.ir.graph import Node, Tensor
+from cnnmem.ir.ops import category
+
+_INF = np.iinfo(np.int64).max // 4
+
+
+class Dataflow(enum.Enum):
+    """Order in which the accelerator produces a layer's output (and the layout)."""
+
+    HWC_ROW = "hwc-row"
+    HWC_PIXEL = "hwc-pixel"
+    CHW_OUTER = "chw-outer"
+
+    @classmethod
+    def parse(cls, text: str) -> Dataflow:
+        """Parse ``hwc-row`` / ``hwc-pixel`` / ``chw-outer``.
+
+        Raises:
+            ConfigError: unknown name.
+        """
+        for d in cls:
+            if d.value == text.strip().lower():
+                return d
+        raise ConfigError(f"unknown dataflow {text!r}: use one of "
+                          f"{', '.join(d.value for d in cls)}")
+
+
+@dataclass(frozen=True, slots=True)
+class OverlapModel:
+    """Result of the model for one (layer, input) pair.
+
+    Attributes:
+        min_distance_bytes: ``d_min``: the input must start at least this far above the output.
+        input_bytes: ``I``.
+        output_bytes: ``O``.
+    """
+
+    min_distance_bytes: int
+    input_bytes: int
+    output_bytes: int
+
+    @property
+    def footprint_bytes(self) -> int:
+        """``max(O, I + d_min)``: bytes the pair needs (``<= I + O``)."""
+        return min(self.input_bytes + self.output_bytes,
+                   max(self.output_bytes, self.input_bytes + self.min_distance_bytes))
+
+    @property
+    def saving_bytes(self) -> int:
+        """``I + O - footprint``: what overlapping saves versus ping-pong."""
+        return self.input_bytes + self.output_bytes - self.footprint_bytes
+
+
+def _spatial(t: Tensor) -> tuple[int, int, int] | None:
+    """(C, H, W) of a batch-1 feature map (rank 4), or of a (1, F) row vector as (F, 1, 1)."""
+    s = t.shape
+    if len(s) == 4 and s[0] == 1:
+        return s[1], s[2], s[3]
+    if len(s) == 2 and s[0] == 1:
+        return s[1], 1, 1
+    if len(s) == 3 and s[0] == 1:  # 1-D feature map (N, C, L): L as W
+        return s[1], 1, s[2]
+    return None
+
+
+def _window(node: Node, axis: int) -> tuple[int, int, int] | None:
+    """(stride, pad_begin, effective kernel) of a window op along axis 0 (H) or 1 (W)."""
+    g = node.geometry
+    if g is None:
+        return None
+    return g.stride[axis], g.pads[axis], g.effective_kernel[axis]
+
+
+def _first_reads(node: Node, k: int, n_out: int, n_in: int, axis: int) -> np.ndarray | None:
+    """For each output index along a spatial axis (row or column), the first input index read
+    (clamped to >= 0), or a value >= n_in when it reads nothing of the input."""
+    j = np.arange(n_out, dtype=np.int64)
+    op = node.op_type
+    if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
+        w = _window(node, axis)
+        if w is None:
+            return None
+        s, p, keff = w
+        lo, hi = j * s - p, j * s - p + keff
+    elif op == "ConvTranspose":
+        w = _window(node, axis)
+        if w is None:
+            return None
+        s, p, keff = w
+        lo = -((-(j + p - keff + 1)) // s)  # ceil division
+        hi = (j + p) // s + 1
+    elif op in ("Resize", "Upsample"):
+        if str(node.attrs.get("mode", "nearest")) != "nearest" or n_out % n_in:
+            return None
+        f = n_out // n_in
+        lo, hi = j // f, j // f + 1
+    elif op == "Pad":
+        pads_t = node.input(1)
+        if str(node.attrs.get("mode", "constant")) != "constant" or pads_t is None or \
+                pads_t.data is None or node.input(3) is not None:
+            return None
+        pads = [int(v) for v in np.asarray(pads_t.data).reshape(-1)]
+        if len(pads) != 8 or min(pads) < 0:
+            return None
+        begin = pads[2 + axis]
+        lo, hi = j - begin, j - begin + 1
+    elif _same_position(node, k):
+        lo, hi = j, j + 1
+    else:
+        return None
+    first = np.maximum(lo, 0)
+    empty = (hi <= 0) | (lo >= n_in) | (hi <= lo)
+    return np.where(empty, _INF, first)
+
+
+def _same_position(node: Node, k: int) -> bool:
+    """True if output position (h, w) reads input ``k`` at the same position only."""
+    x = node.inputs[k]
+    y = node.outputs[0]
+    if x is None:
+        return False
+    cat = category(node.op_type)
+    if node.op_type == "Concat":
+        return node.attr_int("axis", 1) in (1, -3) and len(y.shape) == 4
+    if cat in ("elementwise", "activation", "normalization") or node.op_type in (
+            "QuantizeLinear", "DequantizeLinear", "Cast", "Requantize"):
+        return x.shape == y.shape and node.op_type not in ("Softmax", "LogSoftmax")
+    return False
+
+
+def _suffix_min_after(first: np.ndarray) -> np.ndarray:
+    """``out[j] = min(first[j+1:])`` (``_INF`` for the last unit)."""
+    out = np.full_like(first, _INF)
+    if len(first) > 1:
+        rev = np.minimum.accumulate(first[::-1])[::-1]
+        out[:-1] = rev[1:]
+    return out
+
+
+def _d_min(unit_bytes: int, min_after: np.ndarray) -> int:
+    """``max(0, max_j ((j+1)*U - m_j))`` over units with a later read."""
+    j = np.arange(len(min_after), dtype=np.int64)
+    need = (j + 1) * unit_bytes - min_after
+    need = np.where(min_after >= _INF, 0, need)
+    return int(max(0, need.max(initial=0)))
+
+
+def _whole_unit(node: Node) -> bool:
+    """Ops whose output is one unit in the HWC dataflows (written after all reads)."""
+    op = node.op_type
+    return op in ("GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "ReduceMean",
+                  "ReduceMax", "ReduceSum", "Softmax", "LogSoftmax")
+
+
+def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+                  elem_out: int) -> OverlapModel | None:
+    """The overlap of ``node``'s output with its input ``k`` under ``dataflow``.
+
+    Args:
+        node: the layer.
+        k: index of the input (the one that dies at this layer).
+        dataflow: production order and layout.
+        elem_in: bytes per element of the input.
+        elem_out: bytes per element of the output.
+
+    Returns:
+        the model, or ``None`` when the op/dataflow pair has no overlap model (the output must
+        then be disjoint from the input).
+    """
+    x = node.inputs[k]
+    if x is None or x.is_constant or len(node.outputs) != 1:
+        return None
+    y = node.outputs[0]
+    xs, ys = _spatial(x), _spatial(y)
+    if xs is None or ys is None:
+        return None
+    (c_in, h_in, w_in), (c_out, h_out, w_out) = xs, ys
+    i_bytes, o_bytes = x.num_elements * elem_in, y.num_elements * elem_out
+    if dataflow is Dataflow.CHW_OUTER:
+        d = _chw_outer(node, k, x, y, elem_in, elem_out)
+        return None if d is None else OverlapModel(d, i_bytes, o_bytes)
+    if _whole_unit(node):
+        return OverlapModel(0, i_bytes, o_bytes)
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    rows = _first_reads(node, k, h_out, h_in, 0)
+    if rows is None:
+        return None
+    row_in = w_in * c_in * elem_in
+    if dataflow is Dataflow.HWC_ROW:
+        first = np.where(rows >= _INF, _INF, rows * row_in)
+        d = _d_min(w_out * c_out * elem_out, _suffix_min_after(first))
+        return OverlapModel(d, i_bytes, o_bytes)
+    cols = _first_reads(node, k, w_out, w_in, 1)
+    if cols is None:
+        return None
+    pix_in = c_in * elem_in
+    r = rows[:, None]
+    c = cols[None, :]
+    first = np.where((r >= _INF) | (c >= _INF), _INF, r * row_in + c * pix_in).reshape(-1)
+    d = _d_min(c_out * elem_out, _suffix_min_after(first))
+    return OverlapModel(d, i_bytes, o_bytes)
+
+
+def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
+               elem_out: int) -> int | None:
+    xs, ys = _spatial(x), _spatial(y)
+    assert xs is not None and ys is not None
+    c_in, h_in, w_in = xs
+    c_out, h_out, w_out = ys
+    plane_in = h_in * w_in * elem_in
+    plane_out = h_out * w_out * elem_out
+    c = np.arange(c_out, dtype=np.int64)
+    op = node.op_type
+    if op in ("Conv", "ConvTranspose"):
+        groups = node.attr_int("group", 1)
+        per_out = c_out // groups
+        per_in = c_in // groups
+        first = (c // per_out) * per_in * plane_in
+    elif op in ("Gemm", "MatMul"):
+        first = np.zeros(c_out, dtype=np.int64)
+    elif op == "Concat" and node.attr_int("axis", 1) in (1, -3) and len(y.shape) == 4:
+        start = 0
+        for t in node.inputs[:k]:
+            assert t is not None
+            start += t.shape[1]
+        inside = (c >= start) & (c < start + c_in)
+        first = np.where(inside, (c - start) * plane_in, _INF)
+    elif op in ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
+                "Resize", "Upsample", "Pad") or _same_position(node, k) or (
+            op in ("ReduceMean", "ReduceMax") and c_in == c_out):
+        if c_in != c_out:
+            return None
+        first = c * plane_in
+    else:
+        return None
+    return _d_min(plane_out, _suffix_min_after(first))
+
+
+def describe_rule(model: OverlapModel) -> str:
+    """One-line text for reports."""
+    saved = model.saving_bytes
+    pct = 100.0 * saved / (model.input_bytes + model.output_bytes) if model.input_bytes else 0.0
+    return (f"d_min={model.min_distance_bytes} B, footprint {model.footprint_bytes} B vs "
+            f"{model.input_bytes + model.output_bytes} B ping-pong ({pct:.1f}% less)")
+

@@ -1,0 +1,237 @@
+"""Heuristic planners: naive, ping-pong, greedy-by-size (TFLM) and the overlap planner.
+
+All share :class:`~cnnmem.planning.interface.PlanProblem` and return a verified
+:class:`~cnnmem.planning.interface.MemoryPlan`. The exact planner is in
+:mod:`cnnmem.planning.optimal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from cnnmem.planning.interface import (
+    BufferSpec,
+    MemoryPlan,
+    OverlapAllowance,
+    PlanProblem,
+    align_up,
+    live_sets,
+    lower_bound,
+)
+
+Interval = tuple[int, int]
+
+
+def _forbidden(x: BufferSpec, y: BufferSpec, off_y: int,
+               allowance: OverlapAllowance | None) -> Interval:
+    """Open interval of offsets of ``x`` that conflict with ``y`` placed at ``off_y``.
+
+    Without an allowance: ``(off_y - size_x, off_y + size_y)``. With one, the model's distance
+    ``d`` shrinks it: if ``x`` is the output, ``x`` may start as high as ``off_y - d``; if ``x``
+    is the input, it may start as low as ``off_y + d``.
+    """
+    lo, hi = off_y - x.size_bytes, off_y + y.size_bytes
+    if allowance is not None:
+        d = allowance.min_distance_bytes
+        if allowance.output == x.name:
+            lo = max(lo, off_y - d)
+        else:
+            hi = min(hi, off_y + d)
+    return lo, hi
+
+
+def _allowance_map(problem: PlanProblem) -> dict[frozenset[str], OverlapAllowance]:
+    return {frozenset((a.output, a.input)): a for a in problem.allowances}
+
+
+def _first_fit(x: BufferSpec, intervals: Sequence[Interval], align: int) -> int:
+    """TFLM's rule: the lowest offset >= 0 below the next conflicting buffer, scanning buffers
+    in offset order (``GreedyMemoryPlanner::CalculateOffsetsIfNeeded``)."""
+    candidate = 0
+    for lo, hi in sorted(intervals):
+        if hi <= lo:
+            continue  # an allowance that never conflicts
+        if candidate <= lo:
+            break
+        candidate = max(candidate, align_up(hi, align))
+    return candidate
+
+
+def _best_fit(x: BufferSpec, intervals: Sequence[Interval], align: int,
+              placed_extent: tuple[int, int]) -> int:
+    """The feasible offset (possibly negative: the arena is re-based later) that keeps the
+    arena's extent smallest; ties: the offset closest to the current bottom."""
+    real = [(lo, hi) for lo, hi in intervals if hi > lo]
+    candidates = {placed_extent[0], placed_extent[1] - x.size_bytes}
+    for lo, hi in real:
+        candidates.add(align_up(hi, align))
+        candidates.add((lo // align) * align)
+    best: tuple[int, int, int] | None = None
+    for c in sorted(candidates):
+        if c % align:
+            continue
+        if any(lo < c < hi for lo, hi in real):
+            continue
+        extent = max(placed_extent[1], c + x.size_bytes) - min(placed_extent[0], c)
+        key = (extent, abs(c - placed_extent[0]), c)
+        if best is None or key < best:
+            best = key
+    assert best is not None  # the top of everything placed is always feasible
+    return best[2]
+
+
+def tflm_order(buffers: Sequence[BufferSpec]) -> list[int]:
+    """TFLM's placement order: size descending; equal sizes in reverse order of addition
+    (its stable bubble sort runs over an array filled from the tail)."""
+    return sorted(range(len(buffers)), key=lambda i: (-buffers[i].size_bytes, -i))
+
+
+def place(problem: PlanProblem, order: Sequence[int], *, best_fit: bool = False) -> list[int]:
+    """Place buffers one by one in ``order`` around those already placed."""
+    bufs = problem.buffers
+    allow = _allowance_map(problem)
+    align = max(1, problem.alignment)
+    offsets: list[int | None] = [None] * len(bufs)
+    extent = (0, 0)
+    for i in order:
+        x = bufs[i]
+        intervals = []
+        for j, off in enumerate(offsets):
+            if off is None or not x.overlaps_in_time(bufs[j]):
+                continue
+            intervals.append(_forbidden(x, bufs[j], off, allow.get(frozenset((x.name,
+                                                                               bufs[j].name)))))
+        if best_fit:
+            off_x = _best_fit(x, intervals, align, extent)
+        else:
+            off_x = _first_fit(x, intervals, align)
+        offsets[i] = off_x
+        extent = (min(extent[0], off_x), max(extent[1], off_x + x.size_bytes))
+    base = min((o for o in offsets if o is not None), default=0)
+    base = (base // align) * align
+    return [int(o) - base for o in offsets if o is not None]
+
+
+class NaivePlanner:
+    """No reuse: every buffer gets its own bytes (the sum), like tflite-micro's
+    ``LinearMemoryPlanner``. The worst case every other plan is compared with."""
+
+    name = "naive"
+
+    def plan(self, problem: PlanProblem) -> MemoryPlan:
+        """Place buffers back to back in problem order."""
+        offsets, cursor = [], 0
+        for b in problem.buffers:
+            offsets.append(cursor)
+            cursor += align_up(b.size_bytes, problem.alignment)
+        rules = problem.without_allowances()
+        return MemoryPlan(self.name, rules, tuple(offsets), lower_bound(rules))
+
+
+class GreedyBySizePlanner:
+    """Greedy by size, as tflite-micro's ``GreedyMemoryPlanner`` (its arena is reproduced
+    byte for byte on the reference models).
+
+    Steps:
+      1. Sort buffers by size, largest first (ties: later-added first, as TFLM).
+      2. Place the first at offset 0.
+      3. For each next buffer, walk the already-placed buffers that are live at the same time
+         in offset order and take the first gap large enough; else go above all of them.
+      4. The arena is the highest end address.
+    Not guaranteed optimal: the problem is NP-complete (it contains bin packing).
+    Overlap allowances, if the problem has them, are honoured (that is the ``overlap``
+    planner's first variant); this planner itself plans with all buffers disjoint.
+    """
+
+    name = "greedy"
+
+    def plan(self, problem: PlanProblem) -> MemoryPlan:
+        """Plan with every simultaneously live pair disjoint."""
+        rules = problem.without_allowances()
+        offsets = place(rules, tflm_order(rules.buffers))
+        return MemoryPlan(self.name, rules, tuple(offsets), lower_bound(rules))
+
+
+class PingPongPlanner:
+    """The traditional mapping the overlap paper compares against.
+
+    Chains (every step has at most two live buffers: the layer's input and output): two
+    regions, one growing from the bottom of the arena and one from the top; consecutive
+    buffers alternate, so every layer's input and output are disjoint and the arena is
+    ``max over layers (input + output)``. Other graphs (branches, skip connections): a
+    lifetime-based arena in which live tensors never share bytes (greedy by size), noted in the
+    plan.
+    """
+
+    name = "pingpong"
+
+    def plan(self, problem: PlanProblem) -> MemoryPlan:
+        """Plan ``problem`` with each layer's input and output disjoint."""
+        rules = problem.without_allowances()
+        bufs = rules.buffers
+        lb = lower_bound(rules)
+        if bufs and all(len(s) <= 2 for s in live_sets(bufs)):
+            arena = align_up(lb, rules.alignment)
+            order = sorted(range(len(bufs)), key=lambda i: (bufs[i].first_use, i))
+            offsets = [0] * len(bufs)
+            for rank, i in enumerate(order):
+                top = arena - align_up(bufs[i].size_bytes, rules.alignment)
+                offsets[i] = 0 if rank % 2 == 0 else top
+            plan = MemoryPlan(self.name, rules, tuple(offsets), lb,
+                              notes=("chain: two regions (bottom-up and top-down)",))
+            try:
+                plan.verify()
+                return plan
+            except Exception:
+                pass
+        offsets = place(rules, tflm_order(bufs))
+        return MemoryPlan(self.name, rules, tuple(offsets), lb,
+                          notes=("not a chain: lifetime-based arena, live tensors disjoint "
+                                 "(greedy by size)",))
+
+
+def _orders(bufs: Sequence[BufferSpec]) -> list[tuple[str, list[int]]]:
+    n = range(len(bufs))
+    return [
+        ("size", tflm_order(bufs)),
+        ("first-use", sorted(n, key=lambda i: (bufs[i].first_use, -bufs[i].size_bytes, i))),
+        ("last-use-desc", sorted(n, key=lambda i: (-bufs[i].last_use, -bufs[i].size_bytes, i))),
+        ("lifetime", sorted(n, key=lambda i: (-(bufs[i].last_use - bufs[i].first_use),
+                                              -bufs[i].size_bytes, i))),
+    ]
+
+
+class OverlapPlanner:
+    """The overlap mapping generalised to DAGs: a layer's output may overlap its dying input
+    by what the dataflow's overlap model allows; everything else live stays disjoint.
+
+    Heuristic: greedy placement under the allowances, trying four orders (size, first use,
+    last use, lifetime) x two rules (TFLM first fit; best fit that may slide an output below
+    its input, re-basing the arena) and keeping the smallest arena (first in that list on
+    ties, so the result is deterministic). Not guaranteed optimal; ``optimal`` is exact.
+    """
+
+    name = "overlap"
+
+    def plan(self, problem: PlanProblem) -> MemoryPlan:
+        """Plan ``problem`` honouring its overlap allowances."""
+        best: tuple[int, list[int], str] | None = None
+        for label, order in _orders(problem.buffers):
+            for best_fit in (False, True):
+                offsets = place(problem, order, best_fit=best_fit)
+                arena = max((o + b.size_bytes for o, b in zip(offsets, problem.buffers,
+                                                              strict=True)), default=0)
+                if best is None or arena < best[0]:
+                    best = (arena, offsets, f"{label}/{'best' if best_fit else 'first'}-fit")
+        assert best is not None or not problem.buffers
+        offsets = best[1] if best else []
+        note = (f"order {best[2]}",) if best else ()
+        return MemoryPlan(self.name, problem, tuple(offsets), lower_bound(problem), notes=note)
+
+
+PLANNERS: dict[str, Callable[[], object]] = {
+    "naive": NaivePlanner,
+    "pingpong": PingPongPlanner,
+    "greedy": GreedyBySizePlanner,
+    "overlap": OverlapPlanner,
+}
