@@ -126,37 +126,35 @@ def _spatial(t: Tensor) -> tuple[int, int, int] | None:
     return None
 
 
-def _window(node: Node, axis: int) -> tuple[int, int, int] | None:
-    """(stride, pad_begin, effective kernel) of a window op along axis 0 (H) or 1 (W)."""
+def _window(node: Node, axis: int) -> tuple[int, int, int, int] | None:
+    """(stride, pad_begin, kernel, dilation) of a window op along axis 0 (H) or 1 (W)."""
     g = node.geometry
     if g is None:
         return None
-    return g.stride[axis], g.pads[axis], g.effective_kernel[axis]
+    return g.stride[axis], g.pads[axis], g.kernel[axis], g.dilation[axis]
 
 
 def _first_reads(node: Node, k: int, n_out: int, n_in: int, axis: int) -> np.ndarray | None:
-    """For each output index along a spatial axis (row or column), the first input index read
-    (clamped to >= 0), or a value >= n_in when it reads nothing of the input."""
-    j = np.arange(n_out, dtype=np.int64)
+    """For each output index along one spatial axis (row or column), the lowest input index it
+    reads, or ``_INF`` when all its taps fall in padding. Taps are enumerated exactly (dilated
+    windows skip indices; a transposed conv's taps must divide by the stride)."""
+    j = np.arange(n_out, dtype=np.int64)[:, None]
     op = node.op_type
-    if op in ("Conv", "MaxPool", "AveragePool", "LpPool"):
+    if op in ("Conv", "MaxPool", "AveragePool", "LpPool", "ConvTranspose"):
         w = _window(node, axis)
         if w is None:
             return None
-        s, p, keff = w
-        lo, hi = j * s - p, j * s - p + keff
-    elif op == "ConvTranspose":
-        w = _window(node, axis)
-        if w is None:
-            return None
-        s, p, keff = w
-        lo = -((-(j + p - keff + 1)) // s)  # ceil division
-        hi = (j + p) // s + 1
+        s, p, kernel, dil = w
+        taps = np.arange(kernel, dtype=np.int64)[None, :] * dil
+        if op == "ConvTranspose":
+            num = j + p - taps  # input i contributes to output j when i*s - p + tap == j
+            idx = np.where(num % s == 0, num // s, -1)
+        else:
+            idx = j * s - p + taps
     elif op in ("Resize", "Upsample"):
         if str(node.attrs.get("mode", "nearest")) != "nearest" or n_out % n_in:
             return None
-        f = n_out // n_in
-        lo, hi = j // f, j // f + 1
+        idx = j // (n_out // n_in)
     elif op == "Pad":
         pads_t = node.input(1)
         if str(node.attrs.get("mode", "constant")) != "constant" or pads_t is None or \
@@ -165,15 +163,13 @@ def _first_reads(node: Node, k: int, n_out: int, n_in: int, axis: int) -> np.nda
         pads = [int(v) for v in np.asarray(pads_t.data).reshape(-1)]
         if len(pads) != 8 or min(pads) < 0:
             return None
-        begin = pads[2 + axis]
-        lo, hi = j - begin, j - begin + 1
+        idx = j - pads[2 + axis]
     elif _same_position(node, k):
-        lo, hi = j, j + 1
+        idx = j
     else:
         return None
-    first = np.maximum(lo, 0)
-    empty = (hi <= 0) | (lo >= n_in) | (hi <= lo)
-    return np.where(empty, _INF, first)
+    valid = (idx >= 0) & (idx < n_in)
+    return np.where(valid, idx, _INF).min(axis=1)
 
 
 def _same_position(node: Node, k: int) -> bool:
@@ -247,17 +243,18 @@ def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
     if len(x.shape) != 4 or len(y.shape) != 4:
         return None
     rows = _first_reads(node, k, h_out, h_in, 0)
-    if rows is None:
+    cols = _first_reads(node, k, w_out, w_in, 1)
+    if rows is None or cols is None:
         return None
     row_in = w_in * c_in * elem_in
+    pix_in = c_in * elem_in
     if dataflow is Dataflow.HWC_ROW:
-        first = np.where(rows >= _INF, _INF, rows * row_in)
+        # a row unit reads its first row from its leftmost valid column onwards
+        col0 = cols.min(initial=_INF)
+        first = np.where((rows >= _INF) | (col0 >= _INF), _INF,
+                         rows * row_in + min(int(col0), w_in) * pix_in)
         d = _d_min(w_out * c_out * elem_out, _suffix_min_after(first))
         return OverlapModel(d, i_bytes, o_bytes)
-    cols = _first_reads(node, k, w_out, w_in, 1)
-    if cols is None:
-        return None
-    pix_in = c_in * elem_in
     r = rows[:, None]
     c = cols[None, :]
     first = np.where((r >= _INF) | (c >= _INF), _INF, r * row_in + c * pix_in).reshape(-1)
@@ -275,11 +272,22 @@ def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
     plane_out = h_out * w_out * elem_out
     c = np.arange(c_out, dtype=np.int64)
     op = node.op_type
+    within = 0  # lowest byte read inside an input plane
+    if op not in ("Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+                  "ReduceMax") and len(y.shape) == 4 and len(x.shape) == 4:
+        rows = _first_reads(node, k, h_out, h_in, 0)
+        cols = _first_reads(node, k, w_out, w_in, 1)
+        if rows is None or cols is None:
+            return None
+        r0, c0 = int(rows.min(initial=_INF)), int(cols.min(initial=_INF))
+        if r0 >= _INF or c0 >= _INF:
+            return 0  # every tap falls in padding: the layer reads nothing of this input
+        within = (r0 * w_in + c0) * elem_in
     if op in ("Conv", "ConvTranspose"):
         groups = node.attr_int("group", 1)
         per_out = c_out // groups
         per_in = c_in // groups
-        first = (c // per_out) * per_in * plane_in
+        first = (c // per_out) * per_in * plane_in + within
     elif op in ("Gemm", "MatMul"):
         first = np.zeros(c_out, dtype=np.int64)
     elif op == "Concat" and node.attr_int("axis", 1) in (1, -3) and len(y.shape) == 4:
@@ -288,13 +296,13 @@ def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
             assert t is not None
             start += t.shape[1]
         inside = (c >= start) & (c < start + c_in)
-        first = np.where(inside, (c - start) * plane_in, _INF)
+        first = np.where(inside, (c - start) * plane_in + within, _INF)
     elif op in ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                 "Resize", "Upsample", "Pad") or _same_position(node, k) or (
             op in ("ReduceMean", "ReduceMax") and c_in == c_out):
         if c_in != c_out:
             return None
-        first = c * plane_in
+        first = c * plane_in + within
     else:
         return None
     return _d_min(plane_out, _suffix_min_after(first))
