@@ -34,10 +34,7 @@ def _input_reads(node: Node, k: int, c: int, y: int, x: int) -> Iterator[Elem]:
         dh, dw = node.attr_ints("dilations", (1, 1))
         pt, pl, _, _ = node.attr_ints("pads", (0, 0, 0, 0))
         group = node.attr_int("group", 1)
-        if op == "Conv":
-            per_in, per_out = cin // group, node.outputs[0].shape[1] // group
-            chans = range((c // per_out) * per_in, (c // per_out + 1) * per_in)
-        elif op == "ConvTranspose":
+        if op == "Conv" or op == "ConvTranspose":
             per_in, per_out = cin // group, node.outputs[0].shape[1] // group
             chans = range((c // per_out) * per_in, (c // per_out + 1) * per_in)
         else:
