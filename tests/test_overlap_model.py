@@ -86,7 +86,10 @@ def _units(node: Node, dataflow: Dataflow) -> list[list[Elem]]:
     return [[(c, y, x) for y in range(hout) for x in range(wout)] for c in range(cout)]
 
 
-def brute_force_d_min(node: Node, k: int, dataflow: Dataflow, e_in: int, e_out: int) -> int:
+def brute_force_d_min(node: Node, k: int, dataflow: Dataflow, e_in: int, e_out: int,
+                      reverse: bool = False) -> int:
+    """Smallest safe distance. Forward: output base ``d`` below the input base. Reverse (units
+    in reverse order): output top ``d`` above the input top."""
     xin = node.inputs[k]
     assert xin is not None
     out_shape = node.outputs[0].shape
@@ -104,15 +107,22 @@ def brute_force_d_min(node: Node, k: int, dataflow: Dataflow, e_in: int, e_out: 
         reads.append(r)
         writes.append(w)
 
+    out_bytes = node.outputs[0].num_elements * e_out
+    in_bytes = xin.num_elements * e_in
+    steps = list(zip(reads, writes, strict=True))
+    if reverse:
+        steps.reverse()
+
     def safe(d: int) -> bool:
+        # input-relative address of output byte b
+        shift = (in_bytes + d - out_bytes) if reverse else -d
         clobbered: set[int] = set()
-        for r, w in zip(reads, writes, strict=True):
+        for r, w in steps:
             if r & clobbered:
                 return False
-            clobbered.update(b - d for b in w if b >= d)
+            clobbered.update(b + shift for b in w)
         return True
 
-    out_bytes = node.outputs[0].num_elements * e_out
     d = 0
     while not safe(d):
         d += 1
@@ -178,10 +188,11 @@ def test_model_equals_brute_force(layer: tuple[Node, int], dataflow: Dataflow,
         return
     if model is None:
         pytest.fail(f"no model for {node.op_type} under {dataflow.value}")
-    expected = brute_force_d_min(node, k, dataflow, e_in, e_out)
-    assert model.min_distance_bytes == expected, (
-        f"{node.op_type} {dict(node.attrs)} in {[t.shape for t in node.inputs if t]} -> "
-        f"{node.outputs[0].shape}")
+    where = (f"{node.op_type} {dict(node.attrs)} in {[t.shape for t in node.inputs if t]} -> "
+             f"{node.outputs[0].shape}")
+    assert model.min_distance_bytes == brute_force_d_min(node, k, dataflow, e_in, e_out), where
+    assert model.reverse_distance_bytes == brute_force_d_min(node, k, dataflow, e_in, e_out,
+                                                             reverse=True), where
     assert model.footprint_bytes <= model.input_bytes + model.output_bytes
 
 
@@ -195,7 +206,7 @@ def test_paper_formula_for_dncnn_layer() -> None:
     m = overlap_model(y.producer, 0, Dataflow.HWC_ROW, 1, 1)
     assert m is not None
     row = 128 * 64
-    assert m.min_distance_bytes == row
+    assert m.min_distance_bytes == row and m.reverse_distance_bytes == row
     assert m.saving_bytes / (m.input_bytes + m.output_bytes) == pytest.approx(0.5 - 1 / 256)
 
 

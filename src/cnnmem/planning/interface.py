@@ -4,10 +4,10 @@ Times are schedule step indices; ``last_use`` is INCLUSIVE (the tflite-micro con
 buffers conflict when ``a.first_use <= b.last_use and b.first_use <= a.last_use``.
 
 An :class:`OverlapAllowance` relaxes one conflict: at the step where a layer writes ``output``
-and reads ``input`` for the last time, the output may overlap the dying input provided the input
-starts at least ``min_distance_bytes`` above the output (``offset(input) - offset(output) >=
-d``), the exact condition derived in :mod:`cnnmem.planning.overlap`; placing them disjoint is
-always allowed too.
+and reads ``input`` for the last time, the output may overlap the dying input provided either
+the input starts at least ``d_fwd`` above the output's start (the layer runs forward) or the
+output ends at least ``d_rev`` above the input's end (the layer runs in reverse), the exact
+conditions derived in :mod:`cnnmem.planning.overlap`; placing them disjoint is always allowed.
 
 :meth:`MemoryPlan.verify` checks every plan: no two buffers that are live at once share a byte,
 except as an allowance permits.
@@ -45,15 +45,18 @@ class BufferSpec:
 
 @dataclass(frozen=True, slots=True)
 class OverlapAllowance:
-    """``output`` may overlap the dying ``input`` if ``offset(input) - offset(output) >=
-    min_distance_bytes`` (they are otherwise placed disjoint).
+    """``output`` may overlap the dying ``input`` if ``off(in) - off(out) >= d_fwd`` or
+    ``(off(out) + O) - (off(in) + I) >= d_rev``; otherwise they are placed disjoint.
 
     Attributes:
         output: name of the buffer the layer writes.
         input: name of the buffer the layer reads for the last time.
-        min_distance_bytes: the model's ``d_min`` (see :mod:`cnnmem.planning.overlap`).
+        min_distance_bytes: ``d_fwd``, the forward-order distance (see
+            :mod:`cnnmem.planning.overlap`).
         step: the layer's step.
         layer: the layer's name (for reports).
+        reverse_distance_bytes: ``d_rev``, the reverse-order distance (``None``: the layer may
+            only run forward).
     """
 
     output: str
@@ -61,6 +64,13 @@ class OverlapAllowance:
     min_distance_bytes: int
     step: int
     layer: str = ""
+    reverse_distance_bytes: int | None = None
+
+    def best_distance(self) -> int:
+        """The smaller distance of the allowed directions."""
+        if self.reverse_distance_bytes is None:
+            return self.min_distance_bytes
+        return min(self.min_distance_bytes, self.reverse_distance_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +108,12 @@ def pair_is_compatible(a: BufferSpec, off_a: int, b: BufferSpec, off_b: int,
         return True
     if allowance is None:
         return False
-    out_off, in_off = (off_a, off_b) if allowance.output == a.name else (off_b, off_a)
-    return in_off - out_off >= allowance.min_distance_bytes
+    (out, out_off), (inp, in_off) = (((a, off_a), (b, off_b)) if allowance.output == a.name
+                                     else ((b, off_b), (a, off_a)))
+    if in_off - out_off >= allowance.min_distance_bytes:
+        return True
+    d_rev = allowance.reverse_distance_bytes
+    return d_rev is not None and (out_off + out.size_bytes) - (in_off + inp.size_bytes) >= d_rev
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +175,10 @@ class MemoryPlan:
                     break
                 al = allow.get((a.name, b.name)) or allow.get((b.name, a.name))
                 if not pair_is_compatible(a, oa, b, ob, al):
-                    rule = (f" (overlap allowed only with the input >= "
-                            f"{al.min_distance_bytes} B above the output)" if al else "")
+                    rule = (f" (overlap allowed only with the input start >= "
+                            f"{al.min_distance_bytes} B above the output start, or the output "
+                            f"end >= {al.reverse_distance_bytes} B above the input end)"
+                            if al else "")
                     raise PlanningError(
                         f"{self.planner}: buffers {a.name!r} (steps {a.first_use}-"
                         f"{a.last_use}, bytes {oa}-{oa + a.size_bytes}) and {b.name!r} (steps "
@@ -202,8 +218,8 @@ def lower_bound(problem: PlanProblem) -> int:
     """Max over steps of the bytes that must coexist under the problem's rules.
 
     Without allowances: the sum of live sizes. An allowance ``(out, in, d)`` at its step lets
-    the pair occupy ``max(O, I + d)`` instead of ``O + I`` (the overlap model's footprint); no
-    arena can be smaller than this bound.
+    the pair occupy ``max(O, I + min(d_fwd, d_rev))`` instead of ``O + I`` (the overlap model's
+    footprint); no arena can be smaller than this bound.
     """
     bufs = problem.buffers
     index = {b.name: i for i, b in enumerate(bufs)}
@@ -216,6 +232,6 @@ def lower_bound(problem: PlanProblem) -> int:
         for al in by_step.get(step, []):
             if al.output in index and al.input in index:
                 o, i_ = bufs[index[al.output]].size_bytes, bufs[index[al.input]].size_bytes
-                total -= max(0, o + i_ - max(o, i_ + al.min_distance_bytes))
+                total -= max(0, o + i_ - max(o, i_ + al.best_distance()))
         best = max(best, total)
     return best

@@ -4,8 +4,10 @@ Model (one integer offset per buffer, in units of the alignment):
   - ``0 <= off_i`` and ``off_i + size_i <= arena`` for every buffer;
   - for every pair ``(i, j)`` live at the same step, a Boolean chooses the order:
     ``off_i + size_i <= off_j`` or ``off_j + size_j <= off_i``;
-  - an overlap allowance ``(out, in, d)`` replaces the "out below in" branch by
-    ``off_in - off_out >= d`` (the model's condition), so the output may overlap the dying input;
+  - an overlap allowance ``(out, in, d_fwd, d_rev)`` relaxes the pair's two branches to
+    ``off_in - off_out >= min(d_fwd, O)`` (forward order) and
+    ``off_out - off_in >= I - max(0, O - d_rev)`` (reverse order), the model's conditions, so the
+    output may overlap the dying input;
   - minimise ``arena``, with ``arena >= lower_bound`` (a proven bound) and the best heuristic
     plan as the starting hint and upper bound.
 The solver runs with a time limit and a fixed seed on one worker per core (deterministic for a
@@ -35,6 +37,21 @@ class OptimalPlanner:
         self.time_limit_s = time_limit_s
         self.workers = workers
 
+    @staticmethod
+    def _gaps(al: object, o_units: int, i_units: int, align: int) -> tuple[int, int]:
+        """(min off_in - off_out when the output is below, min off_out - off_in when above),
+        in alignment units."""
+        from cnnmem.planning.interface import OverlapAllowance
+
+        assert isinstance(al, OverlapAllowance)
+        d_fwd = -(-al.min_distance_bytes // align)
+        up = min(d_fwd, o_units)
+        down = i_units
+        if al.reverse_distance_bytes is not None:
+            d_rev = -(-al.reverse_distance_bytes // align)
+            down = i_units - max(0, o_units - d_rev)
+        return up, down
+
     def plan(self, problem: PlanProblem) -> MemoryPlan:
         """Solve; fall back to the heuristic plan if the solver finds nothing better."""
         heuristic = OverlapPlanner().plan(problem)
@@ -59,21 +76,19 @@ class OptimalPlanner:
                 a, b = bufs[i], bufs[j]
                 if not a.overlaps_in_time(b) or units[i] == 0 or units[j] == 0:
                     continue
-                before = model.new_bool_var(f"b{i}_{j}")
-                al = allow.get((a.name, b.name))
-                rev = allow.get((b.name, a.name))
-                if al is not None:  # i is the output, j the input
-                    d = -(-al.min_distance_bytes // align)
-                    model.add(offs[j] - offs[i] >= min(d, units[i])).only_enforce_if(before)
-                elif rev is not None:  # j is the output, i the input: i below j disjoint
-                    model.add(offs[i] + units[i] <= offs[j]).only_enforce_if(before)
+                below = model.new_bool_var(f"b{i}_{j}")  # i below j?
+                if (a.name, b.name) in allow or (b.name, a.name) in allow:
+                    o, n = (i, j) if (a.name, b.name) in allow else (j, i)
+                    al = allow[(bufs[o].name, bufs[n].name)]
+                    gap_up, gap_down = self._gaps(al, units[o], units[n], align)
+                    # output below input: off_in - off_out >= min(d_fwd, O)
+                    # output above input: off_out - off_in >= I - max(0, O - d_rev)
+                    out_below = below if o == i else ~below
+                    model.add(offs[n] - offs[o] >= gap_up).only_enforce_if(out_below)
+                    model.add(offs[o] - offs[n] >= gap_down).only_enforce_if(~out_below)
                 else:
-                    model.add(offs[i] + units[i] <= offs[j]).only_enforce_if(before)
-                if rev is not None:  # j output may sit below i by d
-                    d = -(-rev.min_distance_bytes // align)
-                    model.add(offs[i] - offs[j] >= min(d, units[j])).only_enforce_if(~before)
-                else:
-                    model.add(offs[j] + units[j] <= offs[i]).only_enforce_if(~before)
+                    model.add(offs[i] + units[i] <= offs[j]).only_enforce_if(below)
+                    model.add(offs[j] + units[j] <= offs[i]).only_enforce_if(~below)
         for i, o in enumerate(heuristic.offsets):
             model.add_hint(offs[i], o // align)
         model.minimize(arena)

@@ -23,6 +23,16 @@ byte ``m_j`` before it is read): the model is exact, not a bound. Placing the ou
 the input (d < 0) never helps for a forward order: the first unit would land on input bytes that
 are read last.
 
+Direction. The same layer can run its units in reverse order (last row first). Mirroring the
+address space turns that into the forward case with the output *above* the input: with
+``e_j`` the end (exclusive) of the input bytes unit ``j`` reads and ``P_j = max(e_0 .. e_{j-1})``
+the highest byte still needed once units ``j .. n-1`` are written (top down), the output's top
+must lie at least ``d_rev = max(0, max_{j>=1} [(n-j)*U - I + P_j])`` above the input's top
+(``a_out + O >= a_in + I + d_rev``); the footprint is ``max(O, I + d_rev)``. A planner may pick
+either direction per layer: alternating directions lets a chain of same-size layers ping-pong
+inside ``I + d`` bytes instead of drifting by ``d`` per layer. Which direction a layer uses
+follows from the planned addresses (see :func:`direction_for`).
+
 Dataflows (``--dataflow``), layouts and units:
 
 - ``hwc-row``: HWC layout, a unit is one output row (all W, all C): ``U = W_out*C_out*e``.
@@ -93,20 +103,29 @@ class OverlapModel:
     """Result of the model for one (layer, input) pair.
 
     Attributes:
-        min_distance_bytes: ``d_min``: the input must start at least this far above the output.
+        min_distance_bytes: ``d_min`` for forward order: the input must start at least this
+            far above the output's start.
+        reverse_distance_bytes: ``d_rev`` for reverse order: the output must end at least this
+            far above the input's end.
         input_bytes: ``I``.
         output_bytes: ``O``.
     """
 
     min_distance_bytes: int
+    reverse_distance_bytes: int
     input_bytes: int
     output_bytes: int
 
     @property
+    def best_distance_bytes(self) -> int:
+        """The smaller of the two directions' distances."""
+        return min(self.min_distance_bytes, self.reverse_distance_bytes)
+
+    @property
     def footprint_bytes(self) -> int:
-        """``max(O, I + d_min)``: bytes the pair needs (``<= I + O``)."""
+        """``max(O, I + min(d_min, d_rev))``: bytes the pair needs (``<= I + O``)."""
         return min(self.input_bytes + self.output_bytes,
-                   max(self.output_bytes, self.input_bytes + self.min_distance_bytes))
+                   max(self.output_bytes, self.input_bytes + self.best_distance_bytes))
 
     @property
     def saving_bytes(self) -> int:
@@ -134,10 +153,12 @@ def _window(node: Node, axis: int) -> tuple[int, int, int, int] | None:
     return g.stride[axis], g.pads[axis], g.kernel[axis], g.dilation[axis]
 
 
-def _first_reads(node: Node, k: int, n_out: int, n_in: int, axis: int) -> np.ndarray | None:
-    """For each output index along one spatial axis (row or column), the lowest input index it
-    reads, or ``_INF`` when all its taps fall in padding. Taps are enumerated exactly (dilated
-    windows skip indices; a transposed conv's taps must divide by the stride)."""
+def _axis_reads(node: Node, k: int, n_out: int, n_in: int,
+                axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each output index along one spatial axis (row or column), the lowest and highest
+    input index it reads (``_INF`` / ``-1`` when all its taps fall in padding). Taps are
+    enumerated exactly: dilated windows skip indices; a transposed conv's taps must divide by
+    the stride."""
     j = np.arange(n_out, dtype=np.int64)[:, None]
     op = node.op_type
     if op in ("Conv", "MaxPool", "AveragePool", "LpPool", "ConvTranspose"):
@@ -169,7 +190,7 @@ def _first_reads(node: Node, k: int, n_out: int, n_in: int, axis: int) -> np.nda
     else:
         return None
     valid = (idx >= 0) & (idx < n_in)
-    return np.where(valid, idx, _INF).min(axis=1)
+    return np.where(valid, idx, _INF).min(axis=1), np.where(valid, idx, -1).max(axis=1)
 
 
 def _same_position(node: Node, k: int) -> bool:
@@ -187,21 +208,24 @@ def _same_position(node: Node, k: int) -> bool:
     return False
 
 
-def _suffix_min_after(first: np.ndarray) -> np.ndarray:
-    """``out[j] = min(first[j+1:])`` (``_INF`` for the last unit)."""
-    out = np.full_like(first, _INF)
-    if len(first) > 1:
-        rev = np.minimum.accumulate(first[::-1])[::-1]
-        out[:-1] = rev[1:]
-    return out
+def distances(unit_bytes: int, input_bytes: int, first: np.ndarray,
+              end: np.ndarray) -> tuple[int, int]:
+    """``(d_min, d_rev)`` from each unit's read range ``[first_j, end_j)`` (in input bytes;
+    ``first = _INF``, ``end = -1`` for a unit that reads nothing), units in forward order.
 
-
-def _d_min(unit_bytes: int, min_after: np.ndarray) -> int:
-    """``max(0, max_j ((j+1)*U - m_j))`` over units with a later read."""
-    j = np.arange(len(min_after), dtype=np.int64)
-    need = (j + 1) * unit_bytes - min_after
-    need = np.where(min_after >= _INF, 0, need)
-    return int(max(0, need.max(initial=0)))
+    Forward: ``d_min = max(0, max_j [(j+1)*U - min(first_{j+1..})])``.
+    Reverse: ``d_rev = max(0, max_{j>=1} [(n-j)*U - I + max(end_{0..j-1})])``.
+    """
+    n = len(first)
+    if n <= 1:
+        return 0, 0
+    j = np.arange(n - 1, dtype=np.int64)
+    later_first = np.minimum.accumulate(first[::-1])[::-1][1:]  # min over units > j
+    fwd = np.where(later_first >= _INF, 0, (j + 1) * unit_bytes - later_first)
+    jr = np.arange(1, n, dtype=np.int64)
+    earlier_end = np.maximum.accumulate(end)[:-1]  # max over units < jr
+    rev = np.where(earlier_end < 0, 0, (n - jr) * unit_bytes - input_bytes + earlier_end)
+    return int(max(0, fwd.max(initial=0))), int(max(0, rev.max(initial=0)))
 
 
 def _whole_unit(node: Node) -> bool:
@@ -209,6 +233,54 @@ def _whole_unit(node: Node) -> bool:
     op = node.op_type
     return op in ("GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "ReduceMean",
                   "ReduceMax", "ReduceSum", "Softmax", "LogSoftmax")
+
+
+@dataclass(frozen=True, slots=True)
+class UnitReads:
+    """How a layer walks its output: unit size and each unit's input byte range."""
+
+    unit_bytes: int
+    first: np.ndarray
+    end: np.ndarray
+
+
+def unit_reads(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+               elem_out: int) -> UnitReads | None:
+    """Units of ``node``'s output under ``dataflow`` and the input-``k`` bytes each reads
+    (``None`` if the op/dataflow pair is not modelled)."""
+    x = node.inputs[k]
+    if x is None or x.is_constant or len(node.outputs) != 1:
+        return None
+    y = node.outputs[0]
+    xs, ys = _spatial(x), _spatial(y)
+    if xs is None or ys is None:
+        return None
+    (c_in, h_in, w_in), (c_out, h_out, w_out) = xs, ys
+    i_bytes, o_bytes = x.num_elements * elem_in, y.num_elements * elem_out
+    if dataflow is Dataflow.CHW_OUTER:
+        return _chw_outer(node, k, x, y, elem_in, elem_out)
+    if _whole_unit(node):
+        return UnitReads(o_bytes, np.zeros(1, np.int64), np.full(1, i_bytes, np.int64))
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    rows = _axis_reads(node, k, h_out, h_in, 0)
+    cols = _axis_reads(node, k, w_out, w_in, 1)
+    if rows is None or cols is None:
+        return None
+    (r_lo, r_hi), (c_lo, c_hi) = rows, cols
+    row_in, pix_in = w_in * c_in * elem_in, c_in * elem_in
+    if dataflow is Dataflow.HWC_ROW:
+        # a row unit reads from its first row's leftmost valid column to its last row's
+        # rightmost valid column (all channels)
+        c0, c1 = int(c_lo.min(initial=_INF)), int(c_hi.max(initial=-1))
+        none = (r_lo >= _INF) | (c0 >= _INF)
+        first = np.where(none, _INF, r_lo * row_in + min(c0, w_in) * pix_in)
+        end = np.where(none, -1, r_hi * row_in + (c1 + 1) * pix_in)
+        return UnitReads(w_out * c_out * elem_out, first, end)
+    none = (r_lo[:, None] >= _INF) | (c_lo[None, :] >= _INF)
+    first = np.where(none, _INF, r_lo[:, None] * row_in + c_lo[None, :] * pix_in)
+    end = np.where(none, -1, r_hi[:, None] * row_in + (c_hi[None, :] + 1) * pix_in)
+    return UnitReads(c_out * elem_out, first.reshape(-1), end.reshape(-1))
 
 
 def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
@@ -226,44 +298,18 @@ def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
         the model, or ``None`` when the op/dataflow pair has no overlap model (the output must
         then be disjoint from the input).
     """
-    x = node.inputs[k]
-    if x is None or x.is_constant or len(node.outputs) != 1:
+    reads = unit_reads(node, k, dataflow, elem_in, elem_out)
+    if reads is None:
         return None
-    y = node.outputs[0]
-    xs, ys = _spatial(x), _spatial(y)
-    if xs is None or ys is None:
-        return None
-    (c_in, h_in, w_in), (c_out, h_out, w_out) = xs, ys
+    x, y = node.inputs[k], node.outputs[0]
+    assert x is not None
     i_bytes, o_bytes = x.num_elements * elem_in, y.num_elements * elem_out
-    if dataflow is Dataflow.CHW_OUTER:
-        d = _chw_outer(node, k, x, y, elem_in, elem_out)
-        return None if d is None else OverlapModel(d, i_bytes, o_bytes)
-    if _whole_unit(node):
-        return OverlapModel(0, i_bytes, o_bytes)
-    if len(x.shape) != 4 or len(y.shape) != 4:
-        return None
-    rows = _first_reads(node, k, h_out, h_in, 0)
-    cols = _first_reads(node, k, w_out, w_in, 1)
-    if rows is None or cols is None:
-        return None
-    row_in = w_in * c_in * elem_in
-    pix_in = c_in * elem_in
-    if dataflow is Dataflow.HWC_ROW:
-        # a row unit reads its first row from its leftmost valid column onwards
-        col0 = cols.min(initial=_INF)
-        first = np.where((rows >= _INF) | (col0 >= _INF), _INF,
-                         rows * row_in + min(int(col0), w_in) * pix_in)
-        d = _d_min(w_out * c_out * elem_out, _suffix_min_after(first))
-        return OverlapModel(d, i_bytes, o_bytes)
-    r = rows[:, None]
-    c = cols[None, :]
-    first = np.where((r >= _INF) | (c >= _INF), _INF, r * row_in + c * pix_in).reshape(-1)
-    d = _d_min(c_out * elem_out, _suffix_min_after(first))
-    return OverlapModel(d, i_bytes, o_bytes)
+    d_fwd, d_rev = distances(reads.unit_bytes, i_bytes, reads.first, reads.end)
+    return OverlapModel(d_fwd, d_rev, i_bytes, o_bytes)
 
 
 def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
-               elem_out: int) -> int | None:
+               elem_out: int) -> UnitReads | None:
     xs, ys = _spatial(x), _spatial(y)
     assert xs is not None and ys is not None
     c_in, h_in, w_in = xs
@@ -272,46 +318,65 @@ def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
     plane_out = h_out * w_out * elem_out
     c = np.arange(c_out, dtype=np.int64)
     op = node.op_type
-    within = 0  # lowest byte read inside an input plane
+    lo_in, hi_in = 0, plane_in  # byte range read inside an input plane
     if op not in ("Gemm", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
                   "ReduceMax") and len(y.shape) == 4 and len(x.shape) == 4:
-        rows = _first_reads(node, k, h_out, h_in, 0)
-        cols = _first_reads(node, k, w_out, w_in, 1)
+        rows = _axis_reads(node, k, h_out, h_in, 0)
+        cols = _axis_reads(node, k, w_out, w_in, 1)
         if rows is None or cols is None:
             return None
-        r0, c0 = int(rows.min(initial=_INF)), int(cols.min(initial=_INF))
-        if r0 >= _INF or c0 >= _INF:
-            return 0  # every tap falls in padding: the layer reads nothing of this input
-        within = (r0 * w_in + c0) * elem_in
+        r0, c0 = int(rows[0].min(initial=_INF)), int(cols[0].min(initial=_INF))
+        r1, c1 = int(rows[1].max(initial=-1)), int(cols[1].max(initial=-1))
+        if r0 >= _INF or c0 >= _INF:  # every tap falls in padding: nothing is read
+            return UnitReads(plane_out, np.full(c_out, _INF), np.full(c_out, -1))
+        lo_in, hi_in = (r0 * w_in + c0) * elem_in, (r1 * w_in + c1 + 1) * elem_in
     if op in ("Conv", "ConvTranspose"):
         groups = node.attr_int("group", 1)
-        per_out = c_out // groups
-        per_in = c_in // groups
-        first = (c // per_out) * per_in * plane_in + within
+        per_out, per_in = c_out // groups, c_in // groups
+        g = c // per_out
+        first = g * per_in * plane_in + lo_in
+        end = ((g + 1) * per_in - 1) * plane_in + hi_in
     elif op in ("Gemm", "MatMul"):
         first = np.zeros(c_out, dtype=np.int64)
+        end = np.full(c_out, x.num_elements * elem_in, dtype=np.int64)
     elif op == "Concat" and node.attr_int("axis", 1) in (1, -3) and len(y.shape) == 4:
-        start = 0
-        for t in node.inputs[:k]:
-            assert t is not None
-            start += t.shape[1]
+        start = sum(t.shape[1] for t in node.inputs[:k] if t is not None)
         inside = (c >= start) & (c < start + c_in)
-        first = np.where(inside, (c - start) * plane_in + within, _INF)
+        first = np.where(inside, (c - start) * plane_in + lo_in, _INF)
+        end = np.where(inside, (c - start) * plane_in + hi_in, -1)
     elif op in ("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                 "Resize", "Upsample", "Pad") or _same_position(node, k) or (
             op in ("ReduceMean", "ReduceMax") and c_in == c_out):
         if c_in != c_out:
             return None
-        first = c * plane_in + within
+        first = c * plane_in + lo_in
+        end = c * plane_in + hi_in
     else:
         return None
-    return _d_min(plane_out, _suffix_min_after(first))
+    return UnitReads(plane_out, first, end)
+
+
+def direction_for(model: OverlapModel, out_offset: int, in_offset: int) -> str:
+    """Which order the planned addresses require: ``forward``, ``reverse``, or ``any`` when
+    the buffers do not overlap at all.
+
+    Raises:
+        ValueError: the addresses overlap in a way neither direction allows.
+    """
+    o, i = model.output_bytes, model.input_bytes
+    if out_offset + o <= in_offset or in_offset + i <= out_offset:
+        return "any"
+    if in_offset - out_offset >= model.min_distance_bytes:
+        return "forward"
+    if (out_offset + o) - (in_offset + i) >= model.reverse_distance_bytes:
+        return "reverse"
+    raise ValueError("the output overlaps its input more than the model allows")
 
 
 def describe_rule(model: OverlapModel) -> str:
     """One-line text for reports."""
     saved = model.saving_bytes
     pct = 100.0 * saved / (model.input_bytes + model.output_bytes) if model.input_bytes else 0.0
-    return (f"d_min={model.min_distance_bytes} B, footprint {model.footprint_bytes} B vs "
-            f"{model.input_bytes + model.output_bytes} B ping-pong ({pct:.1f}% less)")
-
+    return (f"d_min={model.min_distance_bytes} B, d_rev={model.reverse_distance_bytes} B, "
+            f"footprint {model.footprint_bytes} B vs {model.input_bytes + model.output_bytes} "
+            f"B ping-pong ({pct:.1f}% less)")

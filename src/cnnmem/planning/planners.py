@@ -26,17 +26,26 @@ def _forbidden(x: BufferSpec, y: BufferSpec, off_y: int,
                allowance: OverlapAllowance | None) -> Interval:
     """Open interval of offsets of ``x`` that conflict with ``y`` placed at ``off_y``.
 
-    Without an allowance: ``(off_y - size_x, off_y + size_y)``. With one, the model's distance
-    ``d`` shrinks it: if ``x`` is the output, ``x`` may start as high as ``off_y - d``; if ``x``
-    is the input, it may start as low as ``off_y + d``.
+    Without an allowance: ``(off_y - size_x, off_y + size_y)``. An allowance shrinks it from
+    both sides (``O``, ``I``: output and input sizes): if ``x`` is the output, forward order
+    lets it start as high as ``off_y - d_fwd`` and reverse order as low as
+    ``off_y + I + d_rev - O``; if ``x`` is the input, forward lets it start as low as
+    ``off_y + d_fwd`` and reverse as high as ``off_y + O - d_rev - I``.
     """
     lo, hi = off_y - x.size_bytes, off_y + y.size_bytes
     if allowance is not None:
-        d = allowance.min_distance_bytes
+        d_fwd = allowance.min_distance_bytes
+        d_rev = allowance.reverse_distance_bytes
         if allowance.output == x.name:
-            lo = max(lo, off_y - d)
+            o, i = x.size_bytes, y.size_bytes
+            lo = max(lo, off_y - d_fwd)
+            if d_rev is not None:
+                hi = min(hi, off_y + i + d_rev - o)
         else:
-            hi = min(hi, off_y + d)
+            o, i = y.size_bytes, x.size_bytes
+            hi = min(hi, off_y + d_fwd)
+            if d_rev is not None:
+                lo = max(lo, off_y + o - d_rev - i)
     return lo, hi
 
 
