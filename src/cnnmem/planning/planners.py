@@ -216,7 +216,8 @@ class OverlapPlanner:
 
     Heuristic: greedy placement under the allowances, trying four orders (size, first use,
     last use, lifetime) x two rules (TFLM first fit; best fit that may slide an output below
-    its input, re-basing the arena) and keeping the smallest arena (first in that list on
+    or above its input, re-basing the arena), plus the all-disjoint TFLM plan (so ``overlap``
+    is never worse than ``greedy``), and keeping the smallest arena (first in that list on
     ties, so the result is deterministic). Not guaranteed optimal; ``optimal`` is exact.
     """
 
@@ -224,7 +225,10 @@ class OverlapPlanner:
 
     def plan(self, problem: PlanProblem) -> MemoryPlan:
         """Plan ``problem`` honouring its overlap allowances."""
-        best: tuple[int, list[int], str] | None = None
+        disjoint = place(problem.without_allowances(), tflm_order(problem.buffers))
+        best: tuple[int, list[int], str] | None = (
+            max((o + b.size_bytes for o, b in zip(disjoint, problem.buffers, strict=True)),
+                default=0), disjoint, "greedy without overlap")
         for label, order in _orders(problem.buffers):
             for best_fit in (False, True):
                 offsets = place(problem, order, best_fit=best_fit)
