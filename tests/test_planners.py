@@ -140,8 +140,8 @@ def _random_problem(seed: int, n: int = 70) -> PlanProblem:
     bufs = []
     for i in range(n):
         first = rng.randrange(0, 40)
-        bufs.append(BufferSpec(f"b{i}", rng.randrange(1, 200) * 16, first,
-                               first + rng.randrange(0, 6)))
+        last = first + rng.randrange(0, 6)
+        bufs.append(BufferSpec(f"b{i}", rng.randrange(1, 200) * 16, first, last))
     return PlanProblem(tuple(bufs), (), 16)
 
 
