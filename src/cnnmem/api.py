@@ -19,6 +19,7 @@ from cnnmem.ir.graph import Graph
 from cnnmem.ir.types import DType
 from cnnmem.ir.verify import verify
 from cnnmem.passes.simplify import simplify
+from cnnmem.planning.result import PlanResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,42 @@ def _model_name(spec: str) -> str:
     from pathlib import Path
 
     return Path(spec).name if ("/" in spec or "." in spec) else spec
+
+
+def plan(spec: str, *, planner: str = "overlap", dataflow: str | None = "hwc-row",
+         dtype: str | DType | None = None, fuse: bool = True, alignment: int = 1,
+         include_io: bool = True, input_shapes: Mapping[str, Sequence[int]] | None = None,
+         resolution: tuple[int, int] | None = None, width: float | None = None,
+         time_limit_s: float = 60.0, verify_plan: bool = False, seed: int = 0) -> PlanResult:
+    """Plan the activation arena of a model (see ``cnnmem plan``).
+
+    ``import -> verify -> simplify -> liveness -> overlap model (dataflow) -> planner ->
+    plan verifier [-> execution proof]``.
+
+    Args:
+        spec: model file or zoo name.
+        planner: ``naive``, ``pingpong``, ``greedy``, ``overlap`` or ``optimal``.
+        dataflow: ``hwc-row``, ``hwc-pixel``, ``chw-outer``, or ``None``/``"none"`` (no overlap).
+        verify_plan: run the network inside one flat byte array at the planned addresses and
+            compare with a reference evaluation (:mod:`cnnmem.planning.simulate`).
+        seed: seed of random inputs/weights for the execution proof.
+    """
+    from cnnmem.planning.overlap import Dataflow
+    from cnnmem.planning.problem import build_problem, run_planner
+    from cnnmem.planning.result import make_result
+
+    flow = None if dataflow in (None, "none") else Dataflow.parse(str(dataflow))
+    options = ModelOptions(spec, input_shapes, resolution, width, fuse)
+    accounting = make_accounting(dtype=dtype, fuse=fuse, include_io=include_io,
+                                 alignment=alignment)
+    graph = load(options, weights=verify_plan, seed=seed)
+    ctx = build_problem(graph, accounting, flow)
+    memory_plan = run_planner(planner, ctx.problem, time_limit_s=time_limit_s)
+    result = make_result(_model_name(spec), planner, flow, accounting, ctx, memory_plan,
+                         graph.metadata.get("source_format", ""))
+    if verify_plan:
+        from cnnmem.planning.simulate import prove_plan
+
+        proof = prove_plan(graph, result, ctx, seed=seed)
+        result = result.with_verification(proof.ok, proof.detail)
+    return result

@@ -82,6 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--top", type=int, metavar="N",
                       help="show only the N layers with the most live memory")
 
+    pl = sub.add_parser("plan", help="plan the activation arena (address map, C header, chart)")
+    _add_model_args(pl)
+    pl.add_argument("--planner", default="overlap",
+                    choices=["naive", "pingpong", "greedy", "overlap", "optimal", "all"],
+                    help="placement algorithm (default overlap); 'all' compares them")
+    pl.add_argument("--dataflow", default="hwc-row",
+                    choices=["hwc-row", "hwc-pixel", "chw-outer", "none"],
+                    help="order in which layers produce outputs, which sets how far an output "
+                         "may overlap its dying input (default hwc-row; none: no overlap)")
+    pl.add_argument("--dtype", metavar="T", help="element type for activations (as profile)")
+    pl.add_argument("--align", type=int, default=1, metavar="BYTES",
+                    help="buffer size and offset alignment (default 1)")
+    pl.add_argument("--exclude-io", action="store_true",
+                    help="keep graph inputs/outputs out of the arena")
+    pl.add_argument("--time-limit", type=_positive_float, default=60.0, metavar="S",
+                    help="time limit of the optimal planner in seconds (default 60)")
+    pl.add_argument("--verify", action="store_true",
+                    help="prove the plan by running the network inside one byte array at the "
+                         "planned addresses and comparing with a reference evaluation")
+    pl.add_argument("--seed", type=int, default=0, help="seed of the verification's data")
+    pl.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="address map as JSON to FILE (or stdout without FILE)")
+    pl.add_argument("--header", metavar="FILE", help="write a C header with the offsets")
+    pl.add_argument("--layers", action="store_true", help="print the per-layer footprints")
+    pl.add_argument("--no-chart", action="store_true", help="do not print the ASCII chart")
+    pl.add_argument("-o", "--output-dir", metavar="DIR",
+                    help="write plan.json, plan.h, plan_chart.txt and plan_chart.png to DIR")
+
     exp = sub.add_parser("export", help="write a built-in network (or a model) as ONNX")
     _add_model_args(exp)
     exp.add_argument("output", help="the .onnx file to write")
@@ -159,7 +187,75 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-_COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "export": _cmd_export}
+def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from cnnmem.api import plan
+    from cnnmem.report.plan_outputs import ascii_chart, c_header, print_plan
+    from cnnmem.report.tables import dumps_json, human_bytes, write_text
+
+    if args.align < 1:
+        raise ConfigError("--align must be a positive number of bytes")
+    names = (["naive", "pingpong", "greedy", "overlap", "optimal"] if args.planner == "all"
+             else [args.planner])
+    results = [plan(args.model, planner=name, dataflow=args.dataflow, dtype=args.dtype,
+                    fuse=not args.no_fuse, alignment=args.align,
+                    include_io=not args.exclude_io, input_shapes=_input_shapes(args),
+                    resolution=args.resolution, width=args.width,
+                    time_limit_s=args.time_limit, verify_plan=args.verify, seed=args.seed)
+               for name in names]
+    if args.planner == "all":
+        if args.json:
+            data = {"schema": "cnnmem.plan-comparison/1",
+                    "plans": [r.as_dict() for r in results]}
+            if args.json == "-":
+                sys.stdout.write(dumps_json(data))
+                return 0
+            write_text(args.json, dumps_json(data))
+        base = next(r for r in results if r.planner == "pingpong").arena_bytes
+        table = Table(title=f"cnnmem plan: {results[0].model} "
+                            f"(dataflow {args.dataflow})", title_justify="left",
+                      header_style="bold")
+        for col in ("planner", "arena", "bytes", "vs pingpong", "lower bound", "optimal",
+                    "verified"):
+            table.add_column(col, justify="left" if col == "planner" else "right")
+        for r in results:
+            saving = 100.0 * (base - r.arena_bytes) / base if base else 0.0
+            table.add_row(r.planner, human_bytes(r.arena_bytes), f"{r.arena_bytes:,}",
+                          f"{-saving:+.1f}%", f"{r.lower_bound_bytes:,}",
+                          {True: "proven", False: "no", None: "-"}[r.plan.optimal],
+                          str(r.verified))
+        console.print(table)
+        console.print(f"accounting: {results[0].accounting.describe()}", soft_wrap=True)
+        return 0 if all(r.verified is not False for r in results) else 1
+    result = results[0]
+    if args.json == "-":
+        sys.stdout.write(dumps_json(result.as_dict()))
+        return 0 if result.verified is not False else 1
+    if args.json:
+        write_text(args.json, dumps_json(result.as_dict()))
+    if args.header:
+        write_text(args.header, c_header(result))
+    if args.output_dir:
+        from cnnmem.report.plots import plan_chart
+
+        out = Path(args.output_dir)
+        write_text(out / "plan.json", dumps_json(result.as_dict()))
+        write_text(out / "plan.h", c_header(result))
+        write_text(out / "plan_chart.txt", ascii_chart(result) + "\n")
+        plan_chart(result, out / "plan_chart.png")
+    print_plan(result, console, chart=not args.no_chart, layers=args.layers)
+    for path in (args.json, args.header, args.output_dir):
+        if path:
+            console.print(f"wrote {path}", soft_wrap=True)
+    if result.verified is False:
+        console.print("the execution proof FAILED: the plan corrupts data", style="bold red")
+        return 1
+    return 0
+
+
+_COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,
+             "export": _cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
