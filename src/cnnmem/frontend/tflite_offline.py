@@ -101,7 +101,7 @@ def read_offline_plan(path: str | os.PathLike[str]) -> dict[str, int]:
         if name != METADATA_NAME:
             continue
         raw = bytes(model.buffers[m.buffer].data)
-        version, subgraph, count = struct.unpack_from("<3i", raw)
+        _version, subgraph, count = struct.unpack_from("<3i", raw)
         values = struct.unpack_from(f"<{count}i", raw, 12)
         names = tensor_names(model.subgraphs[subgraph].tensors or [])
         return {n: v for n, v in zip(names, values, strict=True) if v >= 0}
