@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=["naive", "pingpong", "greedy", "overlap", "optimal", "all"],
                     help="placement algorithm (default overlap); 'all' compares them")
     pl.add_argument("--dataflow", default="hwc-row",
-                    choices=["hwc-row", "hwc-pixel", "chw-outer", "none"],
+                    choices=["hwc-row", "hwc-pixel", "hwc-element", "chw-outer", "none"],
                     help="order in which layers produce outputs, which sets how far an output "
                          "may overlap its dying input (default hwc-row; none: no overlap)")
     pl.add_argument("--dtype", metavar="T", help="element type for activations (as profile)")
@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", nargs="?", const="-", metavar="FILE",
                     help="address map as JSON to FILE (or stdout without FILE)")
     pl.add_argument("--header", metavar="FILE", help="write a C header with the offsets")
+    pl.add_argument("--tflm-plan", metavar="OUT.tflite",
+                    help="TFLite models: write a copy with the plan as a TFLite Micro offline "
+                         "memory plan (needs ai-edge-litert; overlap plans need --dataflow "
+                         "hwc-element, the loop order of TFLM's kernels)")
     pl.add_argument("--layers", action="store_true", help="print the per-layer footprints")
     pl.add_argument("--no-chart", action="store_true", help="do not print the ASCII chart")
     pl.add_argument("-o", "--output-dir", metavar="DIR",
@@ -236,6 +240,8 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
         write_text(args.json, dumps_json(result.as_dict()))
     if args.header:
         write_text(args.header, c_header(result))
+    if args.tflm_plan:
+        _write_tflm_plan(args, result)
     if args.output_dir:
         from cnnmem.report.plots import plan_chart
 
@@ -245,13 +251,30 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
         write_text(out / "plan_chart.txt", ascii_chart(result) + "\n")
         plan_chart(result, out / "plan_chart.png")
     print_plan(result, console, chart=not args.no_chart, layers=args.layers)
-    for path in (args.json, args.header, args.output_dir):
+    for path in (args.json, args.header, args.tflm_plan, args.output_dir):
         if path:
             console.print(f"wrote {path}", soft_wrap=True)
     if result.verified is False:
         console.print("the execution proof FAILED: the plan corrupts data", style="bold red")
         return 1
     return 0
+
+
+def _write_tflm_plan(args: argparse.Namespace, result: object) -> None:
+    from cnnmem.frontend.tflite_offline import write_offline_plan
+    from cnnmem.planning.result import PlanResult
+
+    assert isinstance(result, PlanResult)
+    if result.source_format != "tflite":
+        raise ConfigError("--tflm-plan needs a .tflite model")
+    overlapping = [r for r in result.layers if r.direction in ("forward", "reverse")]
+    if overlapping and (result.dataflow is None or result.dataflow.value != "hwc-element"):
+        raise ConfigError(f"this plan overlaps buffers under dataflow "
+                          f"{result.dataflow.value if result.dataflow else 'none'}, but TFLite "
+                          "Micro's kernels write one element at a time, forward: plan with "
+                          "--dataflow hwc-element (or a disjoint planner) for --tflm-plan")
+    offsets = {t: b.offset for b in result.buffers for t in b.tensors}
+    write_offline_plan(args.model, args.tflm_plan, offsets)
 
 
 _COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,

@@ -41,6 +41,12 @@ Dataflows (``--dataflow``), layouts and units:
   gives the paper's ``d_min = max(0, max_i [(i+1)*R_out - max(0, (i+1)*s - p)*R_in])``.
 - ``hwc-pixel``: HWC layout, a unit is one output pixel (all C): ``U = C_out*e``; the lowest
   byte read by pixel ``(y, x)`` is ``(max(0, y*s-p)*W_in + max(0, x*s-p))*C_in*e``.
+- ``hwc-element``: HWC layout, a unit is one output element, in ``(y, x, c)`` order, forward
+  only: the loop order of TensorFlow Lite (Micro)'s reference kernels (conv, depthwise conv,
+  pooling, fully connected, element-wise ops, concatenation, pad, nearest resize, mean,
+  softmax), so plans made under it run unchanged in TFLM with an offline memory plan. Element
+  ``(y, x, c)`` of a convolution reads its window's pixels at the channels of its group.
+  Fully connected layers write one output at a time after reading the whole input.
 - ``chw-outer``: CHW layout, output-channel loop outermost; a unit is one output channel plane:
   ``U = H_out*W_out*e``. A dense conv reads every input channel for every output channel, so it
   only overlaps by its last plane; depthwise/grouped convs, pooling and element-wise ops read
@@ -82,7 +88,13 @@ class Dataflow(enum.Enum):
 
     HWC_ROW = "hwc-row"
     HWC_PIXEL = "hwc-pixel"
+    HWC_ELEMENT = "hwc-element"
     CHW_OUTER = "chw-outer"
+
+    @property
+    def reversible(self) -> bool:
+        """False for dataflows fixed to forward order (``hwc-element``: TFLite's kernels)."""
+        return self is not Dataflow.HWC_ELEMENT
 
     @classmethod
     def parse(cls, text: str) -> Dataflow:
@@ -259,6 +271,8 @@ def unit_reads(node: Node, k: int, dataflow: Dataflow, elem_in: int,
     i_bytes, o_bytes = x.num_elements * elem_in, y.num_elements * elem_out
     if dataflow is Dataflow.CHW_OUTER:
         return _chw_outer(node, k, x, y, elem_in, elem_out)
+    if dataflow is Dataflow.HWC_ELEMENT:
+        return _hwc_element(node, k, x, y, elem_in, elem_out)
     if _whole_unit(node):
         return UnitReads(o_bytes, np.zeros(1, np.int64), np.full(1, i_bytes, np.int64))
     if len(x.shape) != 4 or len(y.shape) != 4:
@@ -305,7 +319,71 @@ def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
     assert x is not None
     i_bytes, o_bytes = x.num_elements * elem_in, y.num_elements * elem_out
     d_fwd, d_rev = distances(reads.unit_bytes, i_bytes, reads.first, reads.end)
+    if not dataflow.reversible:
+        d_rev = o_bytes  # reverse order is not available: only a disjoint placement above
     return OverlapModel(d_fwd, d_rev, i_bytes, o_bytes)
+
+
+def _hwc_element(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
+                 elem_out: int) -> UnitReads | None:
+    """Units = output elements in HWC order (TFLite reference kernels' loop order)."""
+    xs, ys = _spatial(x), _spatial(y)
+    assert xs is not None and ys is not None
+    c_in, h_in, w_in = xs
+    c_out, h_out, w_out = ys
+    op = node.op_type
+    i_bytes = x.num_elements * elem_in
+    n = y.num_elements
+    if op in ("Gemm", "MatMul"):  # each output reads the whole input, written one by one
+        return UnitReads(elem_out, np.zeros(n, np.int64), np.full(n, i_bytes, np.int64))
+    if op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceSum") \
+            and len(x.shape) == 4 and c_in == c_out and h_out == w_out == 1:
+        c = np.arange(c_out, dtype=np.int64)  # output c sums input (h, w, c) over h, w
+        return UnitReads(elem_out, c * elem_in,
+                         ((h_in * w_in - 1) * c_in + c + 1) * elem_in)
+    if op in ("Softmax", "LogSoftmax", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+              "QuantizeLinear", "DequantizeLinear", "Requantize") or (
+            len(x.shape) != 4 and x.shape == y.shape):
+        # flat element-wise in storage order; a reshape is a flat copy only when the file's
+        # own layout is NHWC (TFLite), i.e. its storage order is the reshape's order
+        if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze") and \
+                str(node.attrs.get("source_layout", "")) != "NHWC":
+            return None
+        if op in ("Softmax", "LogSoftmax") and len(y.shape) > 2 and y.shape[1] != 1:
+            return None
+        if x.num_elements != n:
+            return None
+        i = np.arange(n, dtype=np.int64)
+        return UnitReads(elem_out, i * elem_in, (i + 1) * elem_in)
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    rows = _axis_reads(node, k, h_out, h_in, 0)
+    cols = _axis_reads(node, k, w_out, w_in, 1)
+    if rows is None or cols is None:
+        return None
+    c = np.arange(c_out, dtype=np.int64)
+    if op in ("Conv", "ConvTranspose"):
+        groups = node.attr_int("group", 1)
+        per_out, per_in = c_out // groups, c_in // groups
+        ch_lo = (c // per_out) * per_in
+        ch_hi = ch_lo + per_in - 1
+        ch_ok = np.ones(c_out, dtype=bool)
+    elif op == "Concat" and node.attr_int("axis", 1) in (1, -3):
+        start = sum(t.shape[1] for t in node.inputs[:k] if t is not None)
+        ch_ok = (c >= start) & (c < start + c_in)
+        ch_lo = ch_hi = c - start
+    elif c_in == c_out:
+        ch_lo = ch_hi = c
+        ch_ok = np.ones(c_out, dtype=bool)
+    else:
+        return None
+    (r_lo, r_hi), (c_lo, c_hi) = rows, cols
+    r_lo, r_hi = r_lo[:, None, None], r_hi[:, None, None]
+    c_lo, c_hi = c_lo[None, :, None], c_hi[None, :, None]
+    none = (r_lo >= _INF) | (c_lo >= _INF) | ~ch_ok[None, None, :]
+    first = np.where(none, _INF, ((r_lo * w_in + c_lo) * c_in + ch_lo[None, None, :]) * elem_in)
+    end = np.where(none, -1, ((r_hi * w_in + c_hi) * c_in + ch_hi[None, None, :] + 1) * elem_in)
+    return UnitReads(elem_out, first.reshape(-1), end.reshape(-1))
 
 
 def _chw_outer(node: Node, k: int, x: Tensor, y: Tensor, elem_in: int,
