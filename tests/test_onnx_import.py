@@ -221,3 +221,25 @@ def test_inconsistent_shapes_are_rejected(tmp_path: Path) -> None:
                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
     with pytest.raises(ModelImportError, match="input has 3 channels"):
         load_onnx(_save(model, tmp_path))
+
+
+def test_cast_and_ceil_mode_pool_import(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Cast", ["x"], ["c"], name="cast", to=TensorProto.FLOAT16),
+             helper.make_node("Cast", ["c"], ["f"], name="back", to=TensorProto.FLOAT),
+             # 6 wide, k2 s2 p(0,1), ceil: the 4th window would start in the end padding and
+             # is dropped (onnxruntime/PyTorch), although ONNX shape inference counts it
+             helper.make_node("MaxPool", ["f"], ["y"], name="pool", kernel_shape=[1, 2],
+                              strides=[1, 2], pads=[0, 0, 0, 1], ceil_mode=1)]
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, 6])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    graph = load_onnx(_save(model, tmp_path))
+    assert graph.node("cast").outputs[0].dtype is DType.FLOAT16
+    assert graph.node("pool").outputs[0].shape == (1, 1, 1, 3)
+    import onnxruntime as ort
+
+    from cnnmem.frontend.onnx_export import to_onnx
+
+    sess = ort.InferenceSession(to_onnx(graph).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": np.arange(6, dtype=np.float32).reshape(1, 1, 1, 6)})
+    assert y.shape == (1, 1, 1, 3)

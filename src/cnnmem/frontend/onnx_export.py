@@ -117,6 +117,10 @@ def to_onnx(graph: Graph, *, random_weights: bool = False, seed: int = 0) -> onn
     for node in graph.nodes:
         attrs: dict[str, Any] = {k: (list(v) if isinstance(v, tuple) else v)
                                  for k, v in node.attrs.items() if k not in _INTERNAL_ATTRS}
+        if node.op_type == "Cast" and isinstance(attrs.get("to"), str):
+            attrs["to"] = _TO_ONNX[DType.parse(attrs["to"])]
+        if node.op_type == "AveragePool" and attrs.get("dilations") == [1, 1]:
+            del attrs["dilations"]  # not an opset-17 attribute
         ins = [t.name if t is not None else "" for t in node.inputs]
         while ins and ins[-1] == "":
             ins.pop()

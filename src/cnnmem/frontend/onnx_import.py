@@ -349,6 +349,8 @@ class _Importer:
             self.tensors[node.output[0]] = inputs[0]  # an alias of a weight: the same weight
             return
         attrs = {a.name: v for a in node.attribute if (v := _attr_value(a)) is not None}
+        if op_type == "Cast" and isinstance(attrs.get("to"), int):
+            attrs["to"] = onnx_dtype(int(attrs["to"]), where).short_name  # IR: dtype names
         if op_type in _WINDOW_OPS:
             attrs = self._window_attrs(node, attrs, inputs, where)
         ir_node = Node(self._node_name(node), op_type, attrs, source_op=node.op_type)
@@ -434,7 +436,8 @@ class _Importer:
                 pads = [*pads[:nd], *(pads[nd + a] - out_pad[a] for a in range(nd))]
         attrs["kernel_shape"] = tuple(kernel)
         attrs["strides"] = tuple(strides)
-        attrs["dilations"] = tuple(dil)
+        if node.op_type != "AveragePool" or "dilations" in attrs:
+            attrs["dilations"] = tuple(dil)  # AveragePool has no dilations before opset 19
         attrs["pads"] = tuple(pads)
         if node.op_type in ("Conv", "ConvTranspose"):
             attrs.setdefault("group", 1)
@@ -456,8 +459,12 @@ class _Importer:
                 [t.dtype if t is not None else None for t in inputs],
                 [self.values.get(t.name) if t is not None else None for t in inputs])
             node._outputs = ()
+            # ONNX shape inference (opset <= 18) ignores the rule that drops a ceil-mode window
+            # starting in the end padding; onnxruntime and PyTorch apply it, as cnnmem does
+            ceil_pool = node.op_type in ("MaxPool", "AveragePool", "LpPool") and \
+                node.attr_int("ceil_mode", 0) == 1
             for o, ours, theirs in zip(outputs, shapes, onnx_known, strict=False):
-                if theirs is None or theirs[0] is None:
+                if theirs is None or theirs[0] is None or ceil_pool:
                     continue
                 dims = theirs[0]
                 if all(isinstance(d, int) and d > 0 for d in dims) and tuple(dims) != ours:
