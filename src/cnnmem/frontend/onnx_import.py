@@ -349,8 +349,9 @@ class _Importer:
             self.tensors[node.output[0]] = inputs[0]  # an alias of a weight: the same weight
             return
         attrs = {a.name: v for a in node.attribute if (v := _attr_value(a)) is not None}
-        if op_type == "Cast" and isinstance(attrs.get("to"), int):
-            attrs["to"] = onnx_dtype(int(attrs["to"]), where).short_name  # IR: dtype names
+        cast_to = attrs.get("to")
+        if op_type == "Cast" and isinstance(cast_to, int):
+            attrs["to"] = onnx_dtype(cast_to, where).short_name  # the IR names dtypes
         if op_type in _WINDOW_OPS:
             attrs = self._window_attrs(node, attrs, inputs, where)
         ir_node = Node(self._node_name(node), op_type, attrs, source_op=node.op_type)

@@ -152,8 +152,11 @@ def make_result(model: str, planner: str, dataflow: Dataflow | None, accounting:
             required -= max(0, o_size + i_size - max(o_size, i_size + best))
             aligned = OverlapModel(ov.min_distance_bytes, ov.reverse_distance_bytes, i_size,
                                    o_size)
-            direction = direction_for(aligned, offsets[ov.output_buffer],
-                                      offsets[ov.input_buffer])
+            try:
+                direction = direction_for(aligned, offsets[ov.output_buffer],
+                                          offsets[ov.input_buffer])
+            except ValueError:
+                direction = "invalid"  # only a hand-made (unverified) plan can get here
         extent = (max(offsets[bufs[i].name] + bufs[i].size_bytes for i in live)
                   - min(offsets[bufs[i].name] for i in live)) if live else 0
         rows.append(LayerRecord(step, node.name, node.op_type, total, required, extent,
