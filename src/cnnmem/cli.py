@@ -224,9 +224,10 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
                     "verified"):
             table.add_column(col, justify="left" if col == "planner" else "right")
         for r in results:
-            saving = 100.0 * (base - r.arena_bytes) / base if base else 0.0
+            change = 100.0 * (r.arena_bytes - base) / base if base else 0.0
             table.add_row(r.planner, human_bytes(r.arena_bytes), f"{r.arena_bytes:,}",
-                          f"{-saving:+.1f}%", f"{r.lower_bound_bytes:,}",
+                          f"{change:+.1f}%" if round(change, 1) else "0.0%",
+                          f"{r.lower_bound_bytes:,}",
                           {True: "proven", False: "no", None: "-"}[r.plan.optimal],
                           str(r.verified))
         console.print(table)

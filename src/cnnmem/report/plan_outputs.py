@@ -6,6 +6,7 @@ The JSON address map is :meth:`cnnmem.planning.result.PlanResult.as_dict`; the P
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from rich.console import Console
@@ -17,13 +18,22 @@ from cnnmem.report.tables import human_bytes
 _SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def c_identifier(name: str) -> str:
+def c_identifier(name: str, max_len: int = 40) -> str:
     """Upper-case C identifier from a tensor name (``/features.0/Conv_output_0`` ->
-    ``FEATURES_0_CONV_OUTPUT_0``)."""
+    ``FEATURES_0_CONV_OUTPUT_0``). Names longer than ``max_len`` keep their start and end
+    around an 8-digit hash of the full name, so that macros stay unique within C99's 63
+    significant characters."""
     ident = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").upper()
     if not ident or ident[0].isdigit():
         ident = "T_" + ident
+    if len(ident) > max_len:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8].upper()
+        ident = f"{ident[:16].rstrip('_')}_{digest}_{ident[-14:].lstrip('_')}"
     return ident
+
+
+def _comment(text: str) -> str:
+    return text.replace("*/", "* /")
 
 
 def c_header(result: PlanResult) -> str:
@@ -33,9 +43,10 @@ def c_header(result: PlanResult) -> str:
     lifetime are in a comment, so firmware can be checked against the plan.
     """
     guard = f"CNNMEM_PLAN_{c_identifier(result.model)}_H"
+    seen: dict[str, int] = {}
     acct = result.accounting
     lines = [
-        f"/* cnnmem memory plan for {result.model}",
+        f"/* cnnmem memory plan for {_comment(result.model)}",
         f" * planner {result.planner}, dataflow "
         f"{result.dataflow.value if result.dataflow else 'n/a'}",
         f" * {acct.describe()}",
@@ -50,7 +61,6 @@ def c_header(result: PlanResult) -> str:
         f"#define CNNMEM_BUFFER_COUNT {len(result.buffers)}u",
         "",
     ]
-    seen: dict[str, int] = {}
     for b in result.buffers:
         ident = c_identifier(b.name)
         if ident in seen:
@@ -58,7 +68,7 @@ def c_header(result: PlanResult) -> str:
             ident = f"{ident}_{seen[ident]}"
         else:
             seen[ident] = 0
-        tensors = ", ".join(b.tensors)
+        tensors = _comment(", ".join(b.tensors))
         lines.append(f"/* {tensors}: {b.size_bytes} B, steps {b.first_step}..{b.last_step} */")
         lines.append(f"#define CNNMEM_OFFSET_{ident} {b.offset}u")
     lines += ["", f"#endif /* {guard} */", ""]
