@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import models_dir
 
 from cnnmem.cli import main
+from conftest import models_dir
 
 
 def test_plan_json_schema(capsys: pytest.CaptureFixture[str]) -> None:

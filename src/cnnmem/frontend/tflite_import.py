@@ -1175,7 +1175,7 @@ class _Importer:
     def _map_strided_slice(self, op: _FileOp) -> list[_Plan]:
         x, begin_t, end_t, strides_t = (_opt(op, k) for k in range(4))
         o = op.options
-        if o["EllipsisMask"] or o["NewAxisMask"] or o["ShrinkAxisMask"] or o["Offset"]:
+        if o["EllipsisMask"] or o["NewAxisMask"] or o["Offset"]:
             return []
         rank = self._rank(x)
         begin, end = self._const_ints(begin_t), self._const_ints(end_t)
@@ -1200,6 +1200,12 @@ class _Importer:
                                _Operand(end_t, lambda s: ce, need_const=True), None]
         if strides_t >= 0:
             inputs.append(_Operand(strides_t, lambda s: cst, need_const=True))
+        shrink_mask = int(o["ShrinkAxisMask"])
+        if shrink_mask:
+            if rank == 4:
+                return []  # dropping NHWC axes changes the logical order: imported generically
+            shrink = tuple(a for a in range(n) if shrink_mask >> a & 1)
+            return [_Plan("StridedSlice", inputs, {"shrink_axes": shrink})]
         return [_Plan("Slice", inputs)]
 
     def _map_slice(self, op: _FileOp) -> list[_Plan]:

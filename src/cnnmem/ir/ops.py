@@ -13,6 +13,9 @@ must produce:
 - Ops whose ONNX form takes shape-like operands as inputs (``Reshape``, ``Slice``, ``Pad``,
   ``Resize``, ``Squeeze``...) keep them as inputs; their values come from constants or from
   folding the integer shape sub-graph (``Shape`` -> ``Gather`` -> ``Concat`` ...) here.
+- Two ops come from TFLite and are not ONNX: ``Pack`` (stack along ``axis``) and
+  ``StridedSlice`` (``Slice`` operands plus ``shrink_axes``, the logical axes TensorFlow's
+  ``shrink_axis_mask`` drops).
 
 Ops outside the vocabulary are imported generically: their tensors keep the file's shapes and
 count for memory, and :func:`unmodelled_ops` lists them.
@@ -329,6 +332,25 @@ def _fold_slice(ctx: InferContext) -> list[NDArray[np.generic]] | None:
     return [np.asarray(ctx.value(0))[tuple(index)]]
 
 
+def _strided_slice(ctx: InferContext) -> list[Shape]:
+    """``Slice`` followed by dropping the (logical) axes in ``shrink_axes`` (TensorFlow's
+    ``shrink_axis_mask``: each such axis must be sliced to exactly one element)."""
+    shape = list(_slice(ctx)[0])
+    shrink = [_norm_axis(a, len(shape), ctx.node) for a in ctx.node.attr_ints("shrink_axes", ())]
+    for a in shrink:
+        if shape[a] != 1:
+            raise ShapeError(f"node {ctx.node.name!r} (StridedSlice): shrunk axis {a} keeps "
+                             f"{shape[a]} elements, expected 1")
+    return [tuple(d for i, d in enumerate(shape) if i not in shrink)]
+
+
+def _fold_strided_slice(ctx: InferContext) -> list[NDArray[np.generic]] | None:
+    folded = _fold_slice(ctx)
+    if folded is None:
+        return None
+    return [np.asarray(folded[0]).reshape(_strided_slice(ctx)[0])]
+
+
 def _reshape(ctx: InferContext) -> list[Shape]:
     x = ctx.shape(0)
     target = ctx.ints(1)
@@ -601,6 +623,7 @@ SPECS: dict[str, OpSpec] = {
     "Pack": OpSpec(_pack, "data_movement", fold=_fold_pack),
     "Split": OpSpec(_split, "data_movement"),
     "Slice": OpSpec(_slice, "data_movement", fold=_fold_slice),
+    "StridedSlice": OpSpec(_strided_slice, "data_movement", fold=_fold_strided_slice),
     "Transpose": OpSpec(_transpose, "data_movement"),
     "Pad": OpSpec(_pad, "data_movement"),
     "Resize": OpSpec(_resize, "data_movement"),
