@@ -349,6 +349,9 @@ def _average_pool(node: Node, x: Arrays, pads: Pads, mode: str) -> list[np.ndarr
     xi = data[:, :, None, :] if one_d else data
     acc, count = window_sum_count(xi.astype(np.int64), geom,
                                   bool(node.attr_int("count_include_pad", 0)), np.int64)
+    # a window that lies entirely in padding (possible only in slab computations) averages
+    # nothing: define it as 0 rather than divide by zero
+    count = np.maximum(count, 1)
     half = count // 2
     num = np.where(acc > 0, acc + half, acc - half)
     q = np.abs(num) // count
