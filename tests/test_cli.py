@@ -117,3 +117,21 @@ def test_export_graph_only_onnx_with_random_weights(tmp_path: Path,
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (y,) = sess.run(None, {"input": np.zeros((1, 3, 224, 224), np.float32)})
     assert y.shape == (1, 1000)
+
+
+def test_bad_tflite_file_is_one_line_exit_2(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\x18\x00\x00\x00TFL3" + b"\xff" * 40)
+    code, _, err = run(["profile", str(bad)], capsys)
+    assert code == 2 and err.count("\n") == 1 and "broken.tflite" in err
+    assert "Traceback" not in err
+
+
+def test_profile_tflite_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "layers.csv"
+    code, text, _ = run(["profile", str(models_dir() / "tflite" / "mbv2_224_int8.tflite"),
+                         "--csv", str(out)], capsys)
+    assert code == 0 and "int8" in text
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 64 and sum(int(r["macs"]) for r in rows) == 300_774_272

@@ -61,7 +61,7 @@ class Accounting:
         """One-line statement of the accounting for report headers."""
         parts = [
             f"dtype {self.dtype.short_name} ({self.dtype.itemsize} B/elem)" if self.dtype
-            else "dtype as in the file",
+            else "dtype as stored in the model",
             "fused graph (BN folded, activations fused, reshapes alias)" if self.fused
             else "unfused graph",
             "graph inputs/outputs included" if self.include_io else "graph inputs/outputs "
