@@ -146,3 +146,11 @@ def test_overwriting_a_live_skip_tensor_is_caught() -> None:
     assert "'x' was overwritten while still live" in proof.detail
     ok_result = make_result("skip", "greedy", None, acct, ctx, good)
     assert prove_plan(graph, ok_result, ctx).ok
+
+
+def test_graph_io_outside_the_arena() -> None:
+    result = plan("resnet18", planner="overlap", resolution=(64, 64), include_io=False,
+                  verify_plan=True)
+    assert result.verified is True, result.verification
+    inside = plan("resnet18", planner="overlap", resolution=(64, 64))
+    assert result.arena_bytes < inside.arena_bytes

@@ -562,14 +562,14 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
     oracle = _check_reference_with_onnxruntime(graph, feeds, reference, seed)
     ex = _Executor(graph, arena, consts, flow)
     planned = {t for b in result.buffers for t in b.tensors}
+    # buffers the plan leaves out of the arena (graph inputs/outputs with --exclude-io) live in
+    # separate arrays, as they would in another memory
     for t in graph.inputs:
         if t.name not in planned:
             arena.external[t.name] = feeds[t.name].astype(t.dtype.numpy)
         arena.write(t, feeds[t.name])
     for node in ctx.schedule:
         for t in node.outputs:
-            if t.name not in planned and t.name not in ctx.liveness.buffer_of:
-                continue
             if t.name not in planned:
                 arena.external.setdefault(t.name, np.zeros(t.shape, t.dtype.numpy))
     layers = units = 0
@@ -584,8 +584,6 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
                 node.inputs[0] is not None and not node.inputs[0].is_constant:
             ex.alias_of[node.outputs[0].name] = node
             continue
-        if any(t.name not in planned and t.name not in arena.external for t in node.outputs):
-            continue  # a node nothing needs (no buffer): skip
         # (1) every live operand still holds exactly the bytes its producer wrote
         snapshot: list[np.ndarray | None] = []
         for operand in node.inputs:
