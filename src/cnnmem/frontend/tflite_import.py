@@ -554,6 +554,21 @@ _Spec = _Operand | _NewConst | None
 
 
 @dataclass
+def unique_tensor_names(raw: Sequence[str | None]) -> list[str]:
+    """IR names of a subgraph's tensors, by index: the file's name, or ``tensor_<index>`` when
+    it has none, made unique with ``_<k>`` suffixes (the offline-plan writer relies on this)."""
+    used: set[str] = set()
+    out = []
+    for index, given in enumerate(raw):
+        base = given or f"tensor_{index}"
+        name, k = base, 1
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        out.append(name)
+    return out
+
+
 class _Plan:
     op_type: str
     inputs: list[_Spec]
@@ -651,16 +666,7 @@ class _Importer:
             g.metadata["synthetic_constants"] = json.dumps(self.synthetic)
 
     def _unique_tensor_names(self) -> list[str]:
-        used: set[str] = set()
-        out = []
-        for t in self.m.tensors:
-            base = t.name or f"tensor_{t.index}"
-            name, k = base, 1
-            while name in used:
-                name, k = f"{base}_{k}", k + 1
-            used.add(name)
-            out.append(name)
-        return out
+        return unique_tensor_names([t.name for t in self.m.tensors])
 
     def _fresh_name(self, base: str) -> str:
         name = self.graph.unique_name(base)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnmem.errors import ConfigError, ModelImportError
+from cnnmem.frontend.tflite_import import unique_tensor_names
 
 METADATA_NAME = "OfflineMemoryAllocation"
 
@@ -34,18 +35,9 @@ def _schema() -> Any:
 
 
 def tensor_names(tensors: list[Any]) -> list[str]:
-    """Unique names of subgraph tensors, as the TFLite importer assigns them."""
-    used: set[str] = set()
-    out = []
-    for index, t in enumerate(tensors):
-        raw = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else (t.name or "")
-        base = raw or f"tensor_{index}"
-        name, k = base, 1
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        out.append(name)
-    return out
+    """Unique names of subgraph tensors, exactly as the TFLite importer assigns them."""
+    return unique_tensor_names([t.name.decode("utf-8", "replace") if isinstance(t.name, bytes)
+                                else t.name for t in tensors])
 
 
 def write_offline_plan(src: str | os.PathLike[str], dst: str | os.PathLike[str],
