@@ -553,7 +553,6 @@ class _NewConst:
 _Spec = _Operand | _NewConst | None
 
 
-@dataclass
 def unique_tensor_names(raw: Sequence[str | None]) -> list[str]:
     """IR names of a subgraph's tensors, by index: the file's name, or ``tensor_<index>`` when
     it has none, made unique with ``_<k>`` suffixes (the offline-plan writer relies on this)."""
@@ -569,6 +568,7 @@ def unique_tensor_names(raw: Sequence[str | None]) -> list[str]:
     return out
 
 
+@dataclass
 class _Plan:
     op_type: str
     inputs: list[_Spec]
