@@ -154,3 +154,11 @@ def test_graph_io_outside_the_arena() -> None:
     assert result.verified is True, result.verification
     inside = plan("resnet18", planner="overlap", resolution=(64, 64))
     assert result.arena_bytes <= inside.arena_bytes
+
+
+def test_shufflenet_channel_shuffle_views_get_no_unsafe_overlap() -> None:
+    # 1x1 convs read the channel-shuffled tensor through a Reshape view of a Transpose: the
+    # row model does not describe that byte order, so no overlap may be granted there.
+    result = plan(str(models_dir() / "onnx" / "shufflenet_v2_x1_0.onnx"), planner="overlap",
+                  input_shapes=None, verify_plan=True)
+    assert result.verified is True, result.verification

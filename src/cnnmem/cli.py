@@ -256,7 +256,8 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
         if path:
             console.print(f"wrote {path}", soft_wrap=True)
     if result.verified is False:
-        console.print("the execution proof FAILED: the plan corrupts data", style="bold red")
+        console.print(f"the execution proof FAILED: {result.verification}", style="bold red",
+                      soft_wrap=True)
         return 1
     return 0
 

@@ -297,6 +297,18 @@ def unit_reads(node: Node, k: int, dataflow: Dataflow, elem_in: int,
     return UnitReads(c_out * elem_out, first.reshape(-1), end.reshape(-1))
 
 
+def reads_whole_input(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+                      elem_out: int) -> bool:
+    """True if every unit reads all of input ``k`` (Gemm, global pooling...): then the model
+    does not depend on the input's byte order, so it holds even when the input is read
+    through a reshaping view of another buffer."""
+    reads = unit_reads(node, k, dataflow, elem_in, elem_out)
+    x = node.inputs[k]
+    if reads is None or x is None:
+        return False
+    return bool(np.all(reads.first == 0) and np.all(reads.end == x.num_elements * elem_in))
+
+
 def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
                   elem_out: int) -> OverlapModel | None:
     """The overlap of ``node``'s output with its input ``k`` under ``dataflow``.

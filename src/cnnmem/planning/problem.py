@@ -26,7 +26,7 @@ from cnnmem.planning.interface import (
     align_up,
 )
 from cnnmem.planning.optimal import OptimalPlanner
-from cnnmem.planning.overlap import Dataflow, OverlapModel, overlap_model
+from cnnmem.planning.overlap import Dataflow, OverlapModel, overlap_model, reads_whole_input
 from cnnmem.planning.planners import (
     GreedyBySizePlanner,
     NaivePlanner,
@@ -107,8 +107,10 @@ def _best_overlap(node: Node, step: int, live: Liveness, buffers: Mapping[str, B
                               accounting.element_size(out))
         if model is None:
             continue
-        if in_buf != t.name and model.min_distance_bytes != 0:
-            continue  # read through a reshaping alias: byte order is not the model's
+        if in_buf != t.name and not reads_whole_input(node, k, dataflow,
+                                                      accounting.element_size(t),
+                                                      accounting.element_size(out)):
+            continue  # read through a reshaping view: its byte order is not the model's
         d = align_up(model.min_distance_bytes, accounting.alignment)
         d_rev = align_up(model.reverse_distance_bytes, accounting.alignment)
         cand = LayerOverlap(step, node.name, spec.name, out_buf, model, d, d_rev)
