@@ -289,9 +289,9 @@ class _Executor:
         if flow in (Dataflow.HWC_ROW, Dataflow.HWC_PIXEL) and _whole_unit(node):
             self.run_whole(node)  # one unit: every read happens before the write
             return True
-        if flow is Dataflow.HWC_ELEMENT and (len(y.shape) != 4 or _whole_unit(node)
-                                             or y.shape[2:] == (1, 1)):
-            self.run_flat_elements(node, reverse)
+        if flow in (Dataflow.HWC_ELEMENT, Dataflow.CHW_OUTER) and (
+                len(y.shape) != 4 or _whole_unit(node) or y.shape[2:] == (1, 1)):
+            self.run_flat_elements(node, reverse)  # vectors: one element (channel) per unit
             return True
         if len(y.shape) != 4 or flow is None or any(
                 t is not None and not t.is_constant and self._is_view(t)
