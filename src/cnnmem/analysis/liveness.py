@@ -11,6 +11,8 @@ live, so the live bytes at step ``i`` are the layer-by-layer (ping-pong) working
   accounting is fused: their output shares its input's buffer, which then lives until the last
   use of any alias.
 - A tensor that nothing reads lives only during the step that writes it.
+- Opt-in (``compute_liveness(..., concat_in_place=True)``): a Concat whose inputs are written
+  straight into its output buffer (see :func:`in_place_concats`). Off by default.
 """
 
 from __future__ import annotations
@@ -75,9 +77,75 @@ class Liveness:
         return tuple(b for b in self.buffers if b.live_at(step))
 
 
+def _contiguous_in_hwc(shape: tuple[int, ...], axis: int) -> bool:
+    """True if slices along logical ``axis`` are contiguous byte ranges when the tensor is
+    stored channels-last (``N, H, W, C`` for 4-D logical ``N, C, H, W``; other ranks as they
+    are): every storage axis before ``axis`` has extent 1."""
+    rank = len(shape)
+    if not -rank <= axis < rank:
+        return False
+    axis %= rank
+    storage = [0, 2, 3, 1] if rank == 4 else list(range(rank))
+    before = storage[:storage.index(axis)]
+    return all(shape[a] == 1 for a in before)
+
+
+def in_place_concats(graph: Graph, accounting: Accounting) -> dict[str, Node]:
+    """Concats whose inputs can be written straight into the Concat's output buffer.
+
+    A Concat qualifies when (1) its axis is contiguous in channels-last (HWC) storage, i.e.
+    every storage axis before it has extent 1: axis H of an ``N = 1`` feature map (the tiles of
+    :class:`~cnnmem.passes.tile_split.TileSplitPass`), or axis N; and every input (2) is written
+    by a node (not a graph input or constant), (3) is read by this Concat only, once, (4) is
+    not a graph output, (5) owns its buffer (not the output of an alias op under the fused
+    accounting) and (6) is not itself the output of a qualifying Concat.
+
+    Returns:
+        Input tensor name -> the Concat node that absorbs it.
+    """
+    outputs = {t.name for t in graph.outputs}
+    absorbed: dict[str, Node] = {}
+    concat_buffers: set[str] = set()
+    for node in graph.nodes:
+        if node.op_type != "Concat" or len(node.outputs) != 1 or not node.inputs:
+            continue
+        out = node.outputs[0]
+        if not _contiguous_in_hwc(out.shape, node.attr_int("axis", 0)):
+            continue
+        if all(_absorbable(t, node, outputs, concat_buffers, accounting) for t in node.inputs):
+            for t in node.inputs:
+                assert t is not None
+                absorbed[t.name] = node
+            concat_buffers.add(out.name)
+    return absorbed
+
+
+def _absorbable(t: Tensor | None, concat: Node, outputs: set[str], concat_buffers: set[str],
+                accounting: Accounting) -> bool:
+    """Conditions (2)-(6) of :func:`in_place_concats` for one input ``t``."""
+    if t is None or t.producer is None or t.name in outputs or t.name in concat_buffers:
+        return False
+    if len(t.consumers) != 1 or t.consumers[0] is not concat:
+        return False
+    return not (accounting.fused and is_alias(t.producer))
+
+
 def compute_liveness(graph: Graph, accounting: Accounting,
-                     schedule: Sequence[Node] | None = None) -> Liveness:
+                     schedule: Sequence[Node] | None = None, *,
+                     concat_in_place: bool = False) -> Liveness:
     """Lifetimes of activation buffers for executing ``schedule`` one node at a time.
+
+    Args:
+        graph: the graph.
+        accounting: how bytes are counted.
+        schedule: a topological order of the graph's nodes (default: the graph's order).
+        concat_in_place: opt-in, default off. Every Concat listed by :func:`in_place_concats`
+            is one buffer that its inputs are written into directly (sub-buffers at their
+            offsets): the Concat's buffer lives from the step of the first input's producer to
+            the Concat's last use, and its inputs add no bytes of their own (they appear in the
+            buffer's ``tensors``). This assumes channels-last (HWC) storage, in which a Concat
+            along H (batch 1) is a contiguous byte range per input; in CHW storage it is the
+            Concat along C that would be contiguous, which this flag does not model.
 
     Raises:
         InvariantError: ``schedule`` is not a topological order of the graph's nodes.
@@ -100,6 +168,7 @@ def compute_liveness(graph: Graph, accounting: Accounting,
         last_use[t.name] = step
         members[t.name] = [t.name]
 
+    absorbed = in_place_concats(graph, accounting) if concat_in_place else {}
     for t in graph.inputs:
         add_root(t, 0)
     for step, node in enumerate(order):
@@ -121,6 +190,16 @@ def compute_liveness(graph: Graph, accounting: Accounting,
                 root[t.name] = base
                 members[base.name].append(t.name)
                 last_use[base.name] = max(last_use[base.name], step)
+            elif t.name in absorbed:
+                # written into its Concat's buffer, which opens with the first such write
+                host = absorbed[t.name].outputs[0]
+                if host.name not in root:
+                    add_root(host, step)
+                root[t.name] = host
+                members[host.name].append(t.name)
+                last_use[host.name] = max(last_use[host.name], step)
+            elif concat_in_place and t.name in root:
+                last_use[t.name] = max(last_use[t.name], step)  # the Concat itself
             else:
                 add_root(t, step)
     for name in outputs:

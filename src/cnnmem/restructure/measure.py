@@ -1,0 +1,103 @@
+"""What the search measures on a (rewritten) graph: arena bytes under a planner, and MACs.
+
+Tiled segments end in a Concat along H whose tiles are written straight into its buffer, so
+the search measures with the in-place Concat accounting
+(``compute_liveness(..., concat_in_place=True)``, channels-last storage). The planning problem
+is built as :func:`cnnmem.planning.problem.build_problem` builds it, from that liveness.
+
+# NOTE: ``build_problem`` has no ``concat_in_place`` parameter yet; :func:`build_problem_in_place`
+# mirrors it (and reuses its per-layer overlap choice) until it gets one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cnnmem.analysis.accounting import Accounting
+from cnnmem.analysis.liveness import Liveness, compute_liveness
+from cnnmem.ir.graph import Graph, Node
+from cnnmem.ir.ops import node_macs
+from cnnmem.planning.interface import BufferSpec, OverlapAllowance, PlanProblem
+from cnnmem.planning.overlap import Dataflow
+from cnnmem.planning.problem import PlanningContext, _best_overlap, run_planner
+
+__all__ = ["Measurement", "build_problem_in_place", "graph_macs", "measure"]
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """Memory and compute of one graph.
+
+    Attributes:
+        arena_bytes: arena of the planner's verified plan.
+        live_peak_bytes: liveness peak (a lower bound of any arena without overlap).
+        peak_step: first step at which the liveness peak is reached.
+        peak_steps: number of steps at which the liveness peak is reached.
+        macs: multiply-accumulates (Conv, ConvTranspose, Gemm, MatMul).
+    """
+
+    arena_bytes: int
+    live_peak_bytes: int
+    peak_step: int
+    peak_steps: int
+    macs: int
+
+    @property
+    def progress_key(self) -> tuple[int, int, int]:
+        """What the search lowers: the arena, then the liveness peak, then the number of steps
+        at that peak (so that, of two equal peaks in different places, lowering one counts)."""
+        return (self.arena_bytes, self.live_peak_bytes, self.peak_steps)
+
+
+def graph_macs(graph: Graph) -> int:
+    """Multiply-accumulates of the whole graph."""
+    return sum(node_macs(n) for n in graph.nodes)
+
+
+def build_problem_in_place(graph: Graph, accounting: Accounting, dataflow: Dataflow | None,
+                           schedule: Sequence[Node] | None = None, *,
+                           liveness: Liveness | None = None) -> PlanningContext:
+    """:func:`~cnnmem.planning.problem.build_problem` with in-place Concats.
+
+    ``liveness``: the in-place liveness of ``schedule`` if already computed.
+    """
+    order = tuple(schedule) if schedule is not None else graph.nodes
+    live = liveness or compute_liveness(graph, accounting, order, concat_in_place=True)
+    keep = [b for b in live.buffers if accounting.include_io or not (b.is_input or b.is_output)]
+    specs = tuple(BufferSpec(b.name, b.size_bytes, b.first_step, b.last_step) for b in keep)
+    by_name = {b.name: b for b in keep}
+    overlaps = []
+    if dataflow is not None:
+        for step, node in enumerate(order):
+            chosen = _best_overlap(node, step, live, by_name, accounting, dataflow)
+            if chosen is not None:
+                overlaps.append(chosen)
+    allowances = tuple(OverlapAllowance(o.output_buffer, o.input_buffer, o.min_distance_bytes,
+                                        o.step, o.layer, o.reverse_distance_bytes)
+                       for o in overlaps)
+    problem = PlanProblem(specs, allowances, max(1, accounting.alignment))
+    return PlanningContext(problem, live, tuple(overlaps), order)
+
+
+def measure(graph: Graph, accounting: Accounting, planner: str = "greedy",
+            dataflow: Dataflow | None = None, *,
+            liveness: Liveness | None = None) -> tuple[Measurement, Liveness]:
+    """Plan ``graph`` with ``planner`` (in-place Concats) and count its MACs.
+
+    Args:
+        graph: the graph.
+        accounting: how bytes are counted.
+        planner: a planner name of :func:`cnnmem.planning.problem.make_planner`.
+        dataflow: the dataflow whose overlap allowances the ``overlap`` / ``optimal`` planners
+            use (``None``: no overlap).
+        liveness: the graph's in-place liveness (graph order), if already computed.
+
+    Returns:
+        The measurement and the liveness it came from.
+    """
+    ctx = build_problem_in_place(graph, accounting, dataflow, liveness=liveness)
+    plan = run_planner(planner, ctx.problem)
+    live = ctx.liveness
+    return Measurement(plan.arena_bytes, live.peak_bytes, live.peak_step,
+                       live.live_bytes.count(live.peak_bytes), graph_macs(graph)), live
