@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
 from cnnmem.analysis.profile import MemoryProfile, profile_memory
@@ -114,3 +115,190 @@ def plan(spec: str, *, planner: str = "overlap", dataflow: str | None = "hwc-row
         proof = prove_plan(graph, result, ctx, seed=seed)
         result = result.with_verification(proof.ok, proof.detail)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class ExploreOutcome:
+    """What ``cnnmem explore`` reports: the front, the chosen schedule and the baselines.
+
+    Attributes:
+        model: the model's name.
+        hw: the hardware explored (its buffer is the budget).
+        result: the exploration (Pareto front, layer-by-layer front, compulsory traffic).
+        best: the least-traffic schedule that fits, re-tiled as coarsely as allowed.
+        baseline: the layer-by-layer baseline at the same budget (every layer reads its inputs
+            and weights and writes its output once, tiled only as much as the buffer forces).
+        layer_names: layer names by workload index, for the per-group table.
+        seconds: exploration time.
+    """
+
+    model: str
+    hw: Any
+    result: Any
+    best: Any
+    baseline: Any
+    layer_names: tuple[str, ...]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (schema ``cnnmem.explore/1``)."""
+        from cnnmem.dse.cost import estimate_latency
+
+        hw = self.hw
+
+        def point(p: Any) -> dict[str, Any]:
+            lat = estimate_latency(p.dram_bytes, p.macs, hw)
+            return {
+                "buffer_bytes": p.buffer_bytes, "dram_bytes": p.dram_bytes,
+                "dram_read_bytes": p.cost.dram_read_bytes,
+                "dram_write_bytes": p.cost.dram_write_bytes, "macs": p.macs,
+                "frame_seconds": lat.bound_s, "fps": 1.0 / lat.bound_s if lat.bound_s else None,
+                "bound": "memory" if lat.dram_s >= lat.compute_s else "compute",
+                "groups": [self._group(g, c) for g, c in zip(p.schedule.groups, p.cost.groups,
+                                                              strict=True)],
+            }
+
+        compulsory = self.result.compulsory
+        return {
+            "schema": "cnnmem.explore/1",
+            "model": self.model,
+            "hw": {"name": hw.name, "description": hw.describe(),
+                   "buffer_bytes": hw.total_buffer_bytes,
+                   "act_bytes_per_element": hw.act_bytes_per_element,
+                   "weight_bytes_per_element": hw.weight_bytes_per_element,
+                   "psum_bytes_per_element": hw.psum_bytes_per_element,
+                   "dram_bandwidth_bytes_per_s": hw.dram_bandwidth_bytes_per_s,
+                   "peak_macs_per_s": hw.peak_macs_per_s,
+                   "weights_in_separate_memory": hw.weights_in_separate_memory},
+            "compulsory_dram_bytes": compulsory.dram_bytes,
+            "baseline": point(self.baseline),
+            "best": point(self.best),
+            "reduction_vs_baseline": (self.baseline.dram_bytes / self.best.dram_bytes
+                                      if self.best.dram_bytes else None),
+            "pareto": [{"buffer_bytes": p.buffer_bytes, "dram_bytes": p.dram_bytes,
+                        "macs": p.macs} for p in self.result.front],
+            "max_group_layers": self.result.max_group_layers,
+            "candidates_evaluated": self.result.candidates_evaluated,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def _group(self, g: Any, c: Any) -> dict[str, Any]:
+        return {"first_layer": self.layer_names[g.first],
+                "last_layer": self.layer_names[g.stop - 1],
+                "layers": g.stop - g.first, "schedule": g.describe(),
+                "tile_rows": g.tile_rows, "tile_cols": g.tile_cols,
+                "tile_channels": g.tile_channels, "tile_in_channels": g.tile_in_channels,
+                "loop_order": g.loop_order, "halo": g.halo.value,
+                "weights_resident": g.weights_resident, "buffer_bytes": c.buffer_bytes,
+                "dram_read_bytes": c.dram_read_bytes, "dram_write_bytes": c.dram_write_bytes,
+                "dram_weight_read_bytes": c.dram_weight_read_bytes, "macs": c.macs}
+
+
+def explore(spec: str, *, hw_path: str | None = None, buffer: str | None = None,
+            max_group_layers: int = 16, max_recompute: float | None = 0.25,
+            input_shapes: Mapping[str, Sequence[int]] | None = None,
+            resolution: tuple[int, int] | None = None, width: float | None = None,
+            progress: Any = None) -> ExploreOutcome:
+    """Explore fused, tiled schedules of a model (see ``cnnmem explore``).
+
+    ``import -> simplify -> workload -> per-group fronts -> DP over partitions -> best at the
+    budget (re-tiled) + layer-by-layer baseline``. Exactly one of ``hw_path`` (a hardware YAML)
+    and ``buffer`` (``"256KiB"``: one shared buffer, default hardware otherwise) is needed.
+
+    Raises:
+        ConfigError: both or neither of ``hw_path``/``buffer``; a bad hardware file.
+        PlanningError: nothing fits the buffer.
+    """
+    import time
+
+    from cnnmem.dse import HardwareSpec, best_schedule, extract_workload, load_hw
+    from cnnmem.dse import explore as dse_explore
+    from cnnmem.dse.space import CandidateOptions
+
+    if (hw_path is None) == (buffer is None):
+        raise ConfigError("give exactly one of --hw FILE and --buffer SIZE")
+    if max_recompute is not None and max_recompute < 0:
+        raise ConfigError("--max-recompute must be >= 0 (a fraction of the network's MACs)")
+    hw = load_hw(hw_path) if hw_path is not None else HardwareSpec.single_buffer(str(buffer))
+    graph = load(ModelOptions(spec, input_shapes, resolution, width, True))
+    workload = extract_workload(graph)
+    start = time.perf_counter()
+    result = dse_explore(workload, hw, max_group_layers=max_group_layers,
+                         options=CandidateOptions(max_recompute=max_recompute),
+                         progress=progress)
+    best = best_schedule(workload, result)
+    baseline = result.layer_by_layer()
+    if baseline is None:
+        from cnnmem.errors import PlanningError
+
+        raise PlanningError(f"{spec}: some layer fits {hw.describe()} with no tiling")
+    return ExploreOutcome(_model_name(spec), hw, result, best, baseline,
+                          tuple(layer.name for layer in workload.layers),
+                          time.perf_counter() - start)
+
+
+@dataclass(frozen=True, slots=True)
+class RestructureOutcome:
+    """What ``cnnmem restructure`` reports.
+
+    Attributes:
+        model: the model's name.
+        result: the search result (peaks, MACs, segments, Pareto front, equivalence).
+        original: the simplified graph before the rewrite.
+        rewritten: the rewritten graph.
+        live_before: live activation bytes per step before (same accounting, in-place concats).
+        live_after: the same after.
+    """
+
+    model: str
+    result: Any
+    original: Graph
+    rewritten: Graph
+    live_before: tuple[int, ...]
+    live_after: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (schema ``cnnmem.restructure/1``)."""
+        return {"schema": "cnnmem.restructure/1", "model": self.model,
+                **self.result.as_dict(),
+                "live_bytes_before": list(self.live_before),
+                "live_bytes_after": list(self.live_after)}
+
+
+def restructure(spec: str, *, max_overhead: float | None = None, budget: str | None = None,
+                planner: str = "greedy", dtype: str | DType | None = None, alignment: int = 1,
+                input_shapes: Mapping[str, Sequence[int]] | None = None,
+                resolution: tuple[int, int] | None = None, width: float | None = None,
+                check: bool = True, seed: int = 0) -> RestructureOutcome:
+    """Rewrite a model so its activation peak drops (see ``cnnmem restructure``).
+
+    ``import -> simplify -> search tiled segments (measured with the planner, in-place
+    concats) -> apply -> onnxruntime equivalence check``. ``max_overhead`` (MAC fraction) and
+    ``budget`` (``"256KiB"``) choose the stopping rule; with neither, ``max_overhead=0.1``.
+
+    Raises:
+        ConfigError: both stopping rules, or a bad value.
+    """
+    from cnnmem.analysis.liveness import compute_liveness
+    from cnnmem.dse.hw import parse_size
+    from cnnmem.restructure import apply_rewrites
+    from cnnmem.restructure import restructure as search
+
+    if max_overhead is not None and budget is not None:
+        raise ConfigError("give at most one of --max-overhead and --budget")
+    if max_overhead is not None and max_overhead < 0:
+        raise ConfigError("--max-overhead must be >= 0 (a fraction of the MACs, e.g. 0.1)")
+    if max_overhead is None and budget is None:
+        max_overhead = 0.1
+    budget_bytes = parse_size(budget, what="--budget") if budget is not None else None
+    accounting = make_accounting(dtype=dtype, alignment=alignment)
+    graph = load(ModelOptions(spec, input_shapes, resolution, width, True), weights=True,
+                 seed=seed)
+    can_check = check and graph.metadata.get("source_format") != "tflite" and \
+        graph.metadata.get("qdq_folded") != "true"
+    result = search(graph, accounting, max_overhead=max_overhead, budget_bytes=budget_bytes,
+                    planner=planner, check=can_check, seed=seed)
+    rewritten = apply_rewrites(graph, result.segments)
+    before = compute_liveness(graph, accounting, concat_in_place=True).live_bytes
+    after = compute_liveness(rewritten, accounting, concat_in_place=True).live_bytes
+    return RestructureOutcome(_model_name(spec), result, graph, rewritten, before, after)

@@ -114,6 +114,40 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output-dir", metavar="DIR",
                     help="write plan.json, plan.h, plan_chart.txt and plan_chart.png to DIR")
 
+    rs = sub.add_parser("restructure", help="rewrite a model so its activation peak drops")
+    _add_model_args(rs)
+    rs.add_argument("--max-overhead", type=float, metavar="F",
+                    help="least peak within this MAC overhead (fraction, default 0.1)")
+    rs.add_argument("--budget", metavar="SIZE",
+                    help="least MAC overhead whose peak fits SIZE (e.g. 256KiB)")
+    rs.add_argument("--planner", default="greedy", choices=["greedy", "overlap", "optimal"],
+                    help="planner measuring peaks before and after (default greedy)")
+    rs.add_argument("--dtype", metavar="T", help="element type for activations (as profile)")
+    rs.add_argument("--align", type=int, default=1, metavar="BYTES")
+    rs.add_argument("--no-check", action="store_true",
+                    help="skip the onnxruntime equivalence check")
+    rs.add_argument("--seed", type=int, default=0, help="seed of random weights and inputs")
+    rs.add_argument("-o", "--output", metavar="OUT.onnx", help="write the rewritten model")
+    rs.add_argument("--plots", metavar="DIR", help="write live-memory curves before/after")
+    rs.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="result as JSON to FILE (or stdout)")
+
+    ex = sub.add_parser("explore", help="fused/tiled schedules: on-chip buffer vs DRAM traffic")
+    _add_model_args(ex)
+    hw = ex.add_mutually_exclusive_group(required=True)
+    hw.add_argument("--hw", metavar="HW.yaml", help="hardware description (examples/hw/)")
+    hw.add_argument("--buffer", metavar="SIZE",
+                    help="one shared on-chip buffer of SIZE (e.g. 256KiB), default hardware")
+    ex.add_argument("--max-group-layers", type=int, default=16, metavar="L",
+                    help="longest fused group (default 16)")
+    ex.add_argument("--max-recompute", type=float, default=0.25, metavar="F",
+                    help="drop schedules recomputing more than F x the MACs (default 0.25; "
+                         "-1: no limit)")
+    ex.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="result as JSON to FILE (or stdout)")
+    ex.add_argument("-o", "--output-dir", metavar="DIR",
+                    help="write explore.json and pareto.png to DIR")
+
     exp = sub.add_parser("export", help="write a built-in network (or a model) as ONNX")
     _add_model_args(exp)
     exp.add_argument("output", help="the .onnx file to write")
@@ -279,8 +313,144 @@ def _write_tflm_plan(args: argparse.Namespace, result: object) -> None:
     write_offline_plan(args.model, args.tflm_plan, offsets)
 
 
+def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from cnnmem.api import restructure
+    from cnnmem.frontend.onnx_export import save_onnx
+    from cnnmem.report.tables import dumps_json, human_bytes, human_count, write_text
+
+    out = restructure(args.model, max_overhead=args.max_overhead, budget=args.budget,
+                      planner=args.planner, dtype=args.dtype, alignment=args.align,
+                      input_shapes=_input_shapes(args), resolution=args.resolution,
+                      width=args.width, check=not args.no_check, seed=args.seed)
+    r = out.result
+    if args.output:
+        if out.rewritten.metadata.get("source_format") == "tflite":
+            raise ConfigError("-o writes ONNX; a TFLite model cannot be written as ONNX")
+        save_onnx(out.rewritten, args.output, random_weights=True, seed=args.seed)
+    if args.plots:
+        from cnnmem.report.plots import live_curves
+
+        live_curves(out.live_before, out.live_after,
+                    f"{out.model}: live activations before/after restructuring",
+                    Path(args.plots) / "restructure_live.png")
+    if args.json == "-":
+        sys.stdout.write(dumps_json(out.as_dict()))
+        return 0 if r.equivalent is not False else 1
+    if args.json:
+        write_text(args.json, dumps_json(out.as_dict()))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("model", out.model)
+    grid.add_row("peak", f"{human_bytes(r.peak_before_bytes)} -> "
+                         f"{human_bytes(r.peak_after_bytes)} ({-100 * r.peak_saving:+.1f}%, "
+                         f"planner {r.planner}, in-place concatenation)")
+    if r.overlap_before_bytes is not None:
+        grid.add_row("overlap arena", f"{human_bytes(r.overlap_before_bytes)} -> "
+                                      f"{human_bytes(r.overlap_after_bytes or 0)}")
+    grid.add_row("MACs", f"{human_count(r.macs_before)} -> {human_count(r.macs_after)} "
+                         f"({100 * r.mac_overhead:+.2f}%)")
+    grid.add_row("equivalent", {True: "yes (onnxruntime, random inputs and weights)",
+                                False: "NO", None: "not checked"}[r.equivalent])
+    grid.add_row("accounting", r.accounting.describe())
+    console.print(grid)
+    table = Table(title="rewrites", title_justify="left", header_style="bold")
+    for col in ("#", "layers", "axis", "parts"):
+        table.add_column(col)
+    for i, seg in enumerate(r.segments):
+        first, last = seg.layers[0], seg.layers[-1]
+        table.add_row(str(i), f"{first} .. {last} ({len(seg.layers)} layers)", seg.axis,
+                      str(seg.parts))
+    console.print(table)
+    for path in (args.output, args.plots, args.json):
+        if path:
+            console.print(f"wrote {path}", soft_wrap=True)
+    return 0 if r.equivalent is not False else 1
+
+
+def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from cnnmem.api import explore
+    from cnnmem.dse.cost import estimate_latency
+    from cnnmem.report.tables import dumps_json, human_bytes, human_count, write_text
+
+    recompute = None if args.max_recompute is not None and args.max_recompute < 0 \
+        else args.max_recompute
+    with Progress(console=console, transient=True, disable=args.json == "-") as bar:
+        task = bar.add_task("exploring fused groups", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        out = explore(args.model, hw_path=args.hw, buffer=args.buffer,
+                      max_group_layers=args.max_group_layers, max_recompute=recompute,
+                      input_shapes=_input_shapes(args), resolution=args.resolution,
+                      width=args.width, progress=progress)
+    data = out.as_dict()
+    if args.output_dir:
+        from cnnmem.report.plots import pareto_front
+
+        d = Path(args.output_dir)
+        write_text(d / "explore.json", dumps_json(data))
+        pareto_front([(p.buffer_bytes, p.dram_bytes) for p in out.result.front],
+                     {"compulsory": out.result.compulsory.dram_bytes,
+                      "layer-by-layer": out.baseline.dram_bytes},
+                     f"{out.model}: on-chip buffer vs DRAM traffic", d / "pareto.png",
+                     budget_bytes=out.hw.total_buffer_bytes,
+                     chosen=(out.best.buffer_bytes, out.best.dram_bytes))
+    if args.json == "-":
+        sys.stdout.write(dumps_json(data))
+        return 0
+    if args.json:
+        write_text(args.json, dumps_json(data))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("model", out.model)
+    grid.add_row("hardware", out.hw.describe())
+    for label, p in (("best schedule", out.best), ("layer-by-layer", out.baseline)):
+        lat = estimate_latency(p.dram_bytes, p.macs, out.hw)
+        fps = f"{1 / lat.bound_s:.1f} fps" if lat.bound_s else "-"
+        grid.add_row(label, f"DRAM {human_bytes(p.dram_bytes)} per frame, buffer "
+                            f"{human_bytes(p.buffer_bytes)}, {human_count(p.macs)} MACs, "
+                            f"{fps} ({'memory' if lat.dram_s >= lat.compute_s else 'compute'}"
+                            " bound)")
+    grid.add_row("compulsory", f"DRAM {human_bytes(out.result.compulsory.dram_bytes)} (each "
+                               "input, weight and output once)")
+    grid.add_row("reduction", f"{data['reduction_vs_baseline']:.1f}x less DRAM traffic than "
+                              "layer by layer")
+    grid.add_row("search", f"{len(out.result.front)} Pareto points, "
+                           f"{out.result.candidates_evaluated:,} candidates, "
+                           f"{out.seconds:.1f} s")
+    console.print(grid)
+    table = Table(title="best schedule per fused group", title_justify="left",
+                  header_style="bold")
+    for col in ("layers", "tile (rows x cols x ch)", "order", "halo", "weights", "buffer",
+                "DRAM read", "DRAM write", "MACs"):
+        table.add_column(col, no_wrap=col != "layers")
+    for g in data["best"]["groups"]:
+        tile = f"{g['tile_rows']}x{g['tile_cols']}x{g['tile_channels']}"
+        if g["tile_in_channels"]:
+            tile += f"/ci{g['tile_in_channels']}"
+        table.add_row(f"{g['first_layer']} .. {g['last_layer']} ({g['layers']})", tile,
+                      g["loop_order"], g["halo"],
+                      "resident" if g["weights_resident"] else "streamed",
+                      human_bytes(g["buffer_bytes"]), human_bytes(g["dram_read_bytes"]),
+                      human_bytes(g["dram_write_bytes"]), human_count(g["macs"]))
+    console.print(table)
+    for path in (args.json, args.output_dir):
+        if path:
+            console.print(f"wrote {path}", soft_wrap=True)
+    return 0
+
+
 _COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,
-             "export": _cmd_export}
+             "restructure": _cmd_restructure, "explore": _cmd_explore, "export": _cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,3 +72,61 @@ def plan_chart(result: PlanResult, path: str | Path) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def live_curves(before: tuple[int, ...], after: tuple[int, ...], title: str,
+                path: str | Path) -> Path:
+    """Live activation bytes at every schedule step, before and after a rewrite."""
+    plt = _pyplot()
+    scale, unit = _unit(max((*before, *after, 1)))
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    ax.plot(range(len(before)), [b / scale for b in before], color="#1f77b4",
+            label=f"before (peak {max(before, default=0) / scale:.2f} {unit})")
+    ax.plot(range(len(after)), [b / scale for b in after], color="#2ca02c",
+            label=f"after (peak {max(after, default=0) / scale:.2f} {unit})")
+    ax.set_xlabel("schedule step (layer)")
+    ax.set_ylabel(f"live activations ({unit})")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def pareto_front(points: list[tuple[int, int]], limits: dict[str, int], title: str,
+                 path: str | Path, *, budget_bytes: int | None = None,
+                 chosen: tuple[int, int] | None = None) -> Path:
+    """Buffer bytes vs DRAM bytes of a Pareto front (log-log), with horizontal lines for the
+    traffic limits (``{"compulsory": bytes, "layer-by-layer": bytes}``)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    xs = [p[0] / 1024 for p in points]
+    ys = [p[1] / 1e6 for p in points]
+    ax.step(xs, ys, where="post", color="#d62728", marker=".", label="Pareto front (fused)")
+    styles = {"compulsory": ("black", "--"), "layer-by-layer": ("#1f77b4", ":")}
+    for name, value in limits.items():
+        color, style = styles.get(name, ("gray", "-."))
+        ax.axhline(value / 1e6, color=color, linestyle=style,
+                   label=f"{name} {value / 1e6:.1f} MB")
+    if budget_bytes is not None:
+        ax.axvline(budget_bytes / 1024, color="gray", linewidth=0.8,
+                   label=f"budget {budget_bytes / 1024:.0f} KiB")
+    if chosen is not None:
+        ax.plot([chosen[0] / 1024], [chosen[1] / 1e6], "o", color="black", label="chosen")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("on-chip buffer (KiB)")
+    ax.set_ylabel("DRAM traffic per frame (MB)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -1,0 +1,59 @@
+"""``cnnmem restructure`` and ``cnnmem explore`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from cnnmem.cli import main
+
+
+def test_restructure_writes_equivalent_onnx_and_json(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sq.onnx"
+    code = main(["restructure", "squeezenet1_1", "--resolution", "96", "--dtype", "int8",
+                 "-o", str(out), "--plots", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    for key in ("peak_before_bytes", "peak_after_bytes", "macs_before", "macs_after",
+                "equivalent", "segments"):
+        assert key in data
+    assert data["equivalent"] is True
+    assert data["peak_after_bytes"] < data["peak_before_bytes"]
+    assert data["macs_after"] <= data["macs_before"] * 1.1
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+    assert (tmp_path / "restructure_live.png").stat().st_size > 0
+    assert "equivalent" in capsys.readouterr().out
+
+
+def test_explore_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["explore", "dncnn", "--resolution", "64", "--buffer", "64KiB", "--json",
+                 "-o", str(tmp_path)])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for key in ("baseline", "pareto", "best", "compulsory_dram_bytes"):
+        assert key in data
+    assert data["best"]["buffer_bytes"] <= 64 * 1024
+    assert data["compulsory_dram_bytes"] <= data["best"]["dram_bytes"] <= \
+        data["baseline"]["dram_bytes"]
+    fronts = data["pareto"]
+    assert all(a["buffer_bytes"] < b["buffer_bytes"] and a["dram_bytes"] > b["dram_bytes"]
+               for a, b in zip(fronts, fronts[1:], strict=False))
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["explore", "dncnn"], "one of the arguments --hw --buffer is required"),
+    (["explore", "dncnn", "--buffer", "12 parsecs"], "--buffer"),
+    (["restructure", "dncnn", "--max-overhead", "0.1", "--budget", "1MiB"], "at most one"),
+])
+def test_bad_options(args: list[str], message: str,
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(args)
+    except SystemExit as e:
+        code = int(e.code or 0)
+    assert code == 2 and message in capsys.readouterr().err
