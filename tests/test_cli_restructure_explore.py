@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_explore_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str
         data["baseline"]["dram_bytes"]
     fronts = data["pareto"]
     assert all(a["buffer_bytes"] < b["buffer_bytes"] and a["dram_bytes"] > b["dram_bytes"]
-               for a, b in zip(fronts, fronts[1:], strict=False))
+               for a, b in itertools.pairwise(fronts))
     assert (tmp_path / "pareto.png").stat().st_size > 0
 
 
