@@ -61,14 +61,19 @@ class PlanningContext:
 
 
 def build_problem(graph: Graph, accounting: Accounting, dataflow: Dataflow | None,
-                  schedule: Sequence[Node] | None = None) -> PlanningContext:
+                  schedule: Sequence[Node] | None = None, *, concat_in_place: bool = False,
+                  liveness: Liveness | None = None) -> PlanningContext:
     """Buffers and overlap allowances of ``graph`` under ``accounting`` and ``dataflow``.
 
     Graph inputs/outputs are planned in the arena when ``accounting.include_io`` (as TFLM does);
     otherwise they are left out. Buffer sizes are aligned to ``accounting.alignment``.
+    ``concat_in_place``: concatenated tensors are written into the Concat's buffer (see
+    :func:`cnnmem.analysis.liveness.compute_liveness`). ``liveness``: that liveness of
+    ``schedule``, if already computed.
     """
     order = tuple(schedule) if schedule is not None else graph.nodes
-    live = compute_liveness(graph, accounting, order)
+    live = liveness or compute_liveness(graph, accounting, order,
+                                        concat_in_place=concat_in_place)
     keep = [b for b in live.buffers if accounting.include_io or not (b.is_input or b.is_output)]
     specs = tuple(BufferSpec(b.name, b.size_bytes, b.first_step, b.last_step) for b in keep)
     by_name = {b.name: b for b in keep}

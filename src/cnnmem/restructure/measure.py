@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnmem.analysis.accounting import Accounting
-from cnnmem.analysis.liveness import Liveness, compute_liveness
+from cnnmem.analysis.liveness import Liveness
 from cnnmem.ir.graph import Graph, Node
 from cnnmem.ir.ops import node_macs
-from cnnmem.planning.interface import BufferSpec, OverlapAllowance, PlanProblem
 from cnnmem.planning.overlap import Dataflow
-from cnnmem.planning.problem import PlanningContext, _best_overlap, run_planner
+from cnnmem.planning.problem import PlanningContext, build_problem, run_planner
 
 __all__ = ["Measurement", "build_problem_in_place", "graph_macs", "measure"]
 
@@ -62,22 +61,8 @@ def build_problem_in_place(graph: Graph, accounting: Accounting, dataflow: Dataf
 
     ``liveness``: the in-place liveness of ``schedule`` if already computed.
     """
-    order = tuple(schedule) if schedule is not None else graph.nodes
-    live = liveness or compute_liveness(graph, accounting, order, concat_in_place=True)
-    keep = [b for b in live.buffers if accounting.include_io or not (b.is_input or b.is_output)]
-    specs = tuple(BufferSpec(b.name, b.size_bytes, b.first_step, b.last_step) for b in keep)
-    by_name = {b.name: b for b in keep}
-    overlaps = []
-    if dataflow is not None:
-        for step, node in enumerate(order):
-            chosen = _best_overlap(node, step, live, by_name, accounting, dataflow)
-            if chosen is not None:
-                overlaps.append(chosen)
-    allowances = tuple(OverlapAllowance(o.output_buffer, o.input_buffer, o.min_distance_bytes,
-                                        o.step, o.layer, o.reverse_distance_bytes)
-                       for o in overlaps)
-    problem = PlanProblem(specs, allowances, max(1, accounting.alignment))
-    return PlanningContext(problem, live, tuple(overlaps), order)
+    return build_problem(graph, accounting, dataflow, schedule, concat_in_place=True,
+                         liveness=liveness)
 
 
 def measure(graph: Graph, accounting: Accounting, planner: str = "greedy",
