@@ -58,3 +58,12 @@ def test_bad_options(args: list[str], message: str,
     except SystemExit as e:
         code = int(e.code or 0)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_restructure_tflite_int8_is_checked_bit_exact(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnmem.api import restructure
+    from conftest import models_dir
+
+    out = restructure(str(models_dir() / "tflite" / "image_classification.tflite"))
+    assert out.result.segments and out.result.peak_after_bytes < out.result.peak_before_bytes
+    assert out.result.equivalent is True

@@ -352,8 +352,12 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
                                       f"{human_bytes(r.overlap_after_bytes or 0)}")
     grid.add_row("MACs", f"{human_count(r.macs_before)} -> {human_count(r.macs_after)} "
                          f"({100 * r.mac_overhead:+.2f}%)")
-    grid.add_row("equivalent", {True: "yes (onnxruntime, random inputs and weights)",
-                                False: "NO", None: "not checked"}[r.equivalent])
+    integer = out.original.metadata.get("source_format") == "tflite" or \
+        out.original.metadata.get("qdq_folded") == "true"
+    how = ("cnnmem's int8 interpreter, bit-exact on every shared tensor" if integer
+           else "onnxruntime, random inputs and weights")
+    grid.add_row("equivalent", {True: f"yes ({how})", False: "NO",
+                                None: "not checked"}[r.equivalent])
     grid.add_row("accounting", r.accounting.describe())
     console.print(grid)
     table = Table(title="rewrites", title_justify="left", header_style="bold")
