@@ -47,7 +47,7 @@ def dncnn_table(sizes: list[int], verify: bool) -> None:
         table.add_column(col, justify="right")
     for size in sizes:
         for include_io in (True, False):
-            kw = dict(dtype="int8", resolution=(size, size), include_io=include_io)
+            kw = {"dtype": "int8", "resolution": (size, size), "include_io": include_io}
             pp = plan("dncnn", planner="pingpong", **kw)  # type: ignore[arg-type]
             ov = plan("dncnn", planner="overlap", verify_plan=verify,
                       **kw)  # type: ignore[arg-type]
