@@ -29,6 +29,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    """Lay out, write (creating parent folders) and close a figure."""
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def _unit(nbytes: float) -> tuple[float, str]:
     for scale, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if nbytes >= scale:
@@ -66,12 +76,7 @@ def plan_chart(result: PlanResult, path: str | Path) -> Path:
                  f"{result.accounting.dtype.short_name if result.accounting.dtype else 'file'}"
                  " dtype")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def live_curves(before: tuple[int, ...], after: tuple[int, ...], title: str,
@@ -89,12 +94,7 @@ def live_curves(before: tuple[int, ...], after: tuple[int, ...], title: str,
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
 
 
 def pareto_front(points: list[tuple[int, int]], limits: dict[str, int], title: str,
@@ -124,9 +124,4 @@ def pareto_front(points: list[tuple[int, int]], limits: dict[str, int], title: s
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, path)
