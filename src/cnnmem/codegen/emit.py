@@ -284,7 +284,7 @@ class _Program:
                 per_tap = layer.fy * layer.fx
                 lines += [f"static void {fn}_partial(box_t r, int c0, int c1)", "{",
                           "    int n, k, y, x;", *self._box_loops("r"),
-                          "        float v = 0.0f;",
+                          "        double v = 0.0;",
                           *("        " + s for s in conv_partial(layer, group, acc)),
                           f"        {target}(n, k, y, x) += v;",
                           f"        counters[MACS] += (unsigned long long)(c1 - c0) * {per_tap};",
@@ -294,7 +294,8 @@ class _Program:
                 lines += [f"static void {fn}_finish(box_t r)", "{", "    int n, k, y, x;",
                           *self._box_loops("r"),
                           f"        float v = {target}(n, k, y, x){bias};",
-                          f"        {target}(n, k, y, x) = {fused_activation(node.activation, 'v')};",  # noqa: E501
+                          f"        {target}(n, k, y, x) = "
+                          f"{fused_activation(node.activation, 'v')};",
                           "    }", "}"]
                 continue
             body = element_body(layer, node, group, acc, self.resolve)
@@ -302,8 +303,9 @@ class _Program:
                       "    int n, k, y, x, has_kept = !box_empty(kept);", *self._box_loops("r"),
                       "        if (has_kept && box_has(&kept, n, k, y, x)) continue;",
                       "        {", *("            " + s for s in body),
+                      "            float r = (float)v;",
                       f"            {target}(n, k, y, x) = "
-                      f"{fused_activation(node.activation, 'v')};",
+                      f"{fused_activation(node.activation, 'r')};",
                       f"            counters[MACS] += {layer.macs_per_output};"]
             if written:
                 arr = self.dram_array(layer.output)

@@ -191,3 +191,28 @@ def write_output_dir(code: GeneratedCode, workload: Workload, out_dir: str | Pat
     (d / "weights.bin").write_bytes(code.weights.astype("<f4").tobytes())
     written.append(d / "weights.bin")
     return written
+
+
+def codegen_hw(*, hw: HardwareSpec | None, buffer_bytes: int | None,
+               schedule_hw: Any = None) -> HardwareSpec:
+    """The hardware to count for: ``hw`` (a ``--hw`` file) if given; else one shared buffer of
+    ``buffer_bytes`` with float32 element sizes (``--buffer``); else the ``hw`` section of the
+    schedule file.
+
+    Raises:
+        ConfigError: none of them, or element sizes that are not float32's (:func:`check_hw`).
+    """
+    if hw is None and buffer_bytes is not None:
+        hw = HardwareSpec(f"float32-buffer-{buffer_bytes}B", shared_buffer_bytes=buffer_bytes,
+                          act_bytes_per_element=ELEMENT_BYTES,
+                          weight_bytes_per_element=ELEMENT_BYTES,
+                          psum_bytes_per_element=ELEMENT_BYTES)
+    if hw is None and schedule_hw is not None:
+        from cnnmem.codegen.schedule_io import hw_from_json
+
+        hw = hw_from_json(schedule_hw)
+    if hw is None:
+        raise ConfigError("codegen needs --buffer SIZE or --hw FILE (or a --schedule from "
+                          "`cnnmem explore --json`, which names its hardware)")
+    check_hw(hw)
+    return hw

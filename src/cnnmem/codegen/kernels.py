@@ -3,7 +3,8 @@
 A body computes one output element ``v`` of a layer at output coordinates ``(n, k, y, x)``
 (C ``int`` variables in scope) from on-chip data only, through accessor macros
 ``NAME(i0, i1, i2, i3)`` of the group's items (:mod:`cnnmem.codegen.layout`). Float32 only;
-sums are accumulated in ``float`` (as onnxruntime's CPU kernels do, up to summation order).
+sums are accumulated in ``double`` and rounded to float once per output element (onnxruntime's
+blocked float sums are close to that; a naive float sum over a 4608-term reduction is not).
 
 Supported (:func:`unsupported_reason` says why a layer is not):
 
@@ -132,18 +133,18 @@ def _operand(t: Tensor, out: TensorShape, acc: Accessor, shapes: Mapping[str, Te
 
 def element_body(layer: Layer, node: Node, group: LayerGroup, acc: Accessor,
                  resolve: Callable[[Tensor], str]) -> list[str]:
-    """C statements that set ``float v`` to the layer's output at ``(n, k, y, x)`` before its
+    """C statements that set ``double v`` to the layer's output at ``(n, k, y, x)`` before its
     fused activation (whole reduction; CONV input-channel tiles use :func:`conv_partial`)."""
     shapes = {t.name: t for t in group.tensors}
     out = shapes[layer.output]
     kind = layer.kind
     if kind is LayerKind.CONV:
         bias = f"{acc(('b', layer.name))}(0, 0, 0, k)" if layer.bias_elements else "0.0f"
-        return [f"float v = {bias};", *_conv_loops(layer, shapes, acc, "k / KG * CG", "0", "CG")]
+        return [f"double v = {bias};", *_conv_loops(layer, shapes, acc, "k / KG * CG", "0", "CG")]
     if kind is LayerKind.POOL:
         return _pool(layer, node, shapes, acc)
     if kind is LayerKind.CONCAT:
-        lines = ["float v;"]
+        lines = ["double v;"]
         for i, (name, off) in enumerate(zip(layer.inputs, layer.concat_offsets, strict=True)):
             c = shapes[name].c
             cond = f"k < {off + c}"
@@ -162,14 +163,14 @@ def element_body(layer: Layer, node: Node, group: LayerGroup, acc: Accessor,
         else:
             init, step = "0.0f", f"v += {a}(n, k, yy, xx);"
             fin = [f"v /= {c_float(x.h * x.w)};"]
-        return [f"float v = {init};",
+        return [f"double v = {init};",
                 f"for (int yy = 0; yy < {x.h}; ++yy)",
                 f"    for (int xx = 0; xx < {x.w}; ++xx) {step}", *fin]
     if kind is LayerKind.DENSE:
         x = shapes[layer.inputs[0]]
         a, w = acc(("act", x.name)), acc(("w", layer.name))
         bias = f"{acc(('b', layer.name))}(0, 0, 0, k)" if layer.bias_elements else "0.0f"
-        return [f"float v = {bias};", "int f = 0;",
+        return [f"double v = {bias};", "int f = 0;",
                 f"for (int c = 0; c < {x.c}; ++c)",
                 f"    for (int yy = 0; yy < {x.h}; ++yy)",
                 f"        for (int xx = 0; xx < {x.w}; ++xx, ++f)",
@@ -187,19 +188,19 @@ def element_body(layer: Layer, node: Node, group: LayerGroup, acc: Accessor,
         return _operand(t, out, acc, shapes, resolve, offsets, layer.name)
 
     if op in _BINARY:
-        return [f"float v = {_BINARY[op].format(a=operand(node.inputs[0]), b=operand(node.inputs[1]))};"]  # noqa: E501
+        return [f"double v = {_BINARY[op].format(a=operand(node.inputs[0]), b=operand(node.inputs[1]))};"]  # noqa: E501
     x0 = operand(node.inputs[0])
     if op == "PRelu":
-        return [f"float v = {x0};", f"v = v >= 0.0f ? v : v * {operand(node.inputs[1])};"]
+        return [f"double v = {x0};", f"v = v >= 0.0f ? v : v * {operand(node.inputs[1])};"]
     if op == "BatchNormalization":
         scale, bias, mean, var = (operand(node.inputs[i]) for i in range(1, 5))
         eps = c_float(node.attr_float("epsilon", 1e-5))
-        return [f"float v = ({x0} - {mean}) * ({scale} / sqrtf({var} + {eps})) + {bias};"]
+        return [f"double v = ({x0} - {mean}) * ({scale} / sqrtf({var} + {eps})) + {bias};"]
     if op == "Clip":
         params = dict(_clip_bounds(node))
         expr = activation_expr("Clip", lambda k, d: params.get(k, d), x0)
-        return [f"float v = {expr};"]
-    return [f"float v = {activation_expr(op, node.attr_float, x0)};"]
+        return [f"double v = {expr};"]
+    return [f"double v = {activation_expr(op, node.attr_float, x0)};"]
 
 
 def _clip_bounds(node: Node) -> list[tuple[str, float]]:
@@ -244,7 +245,7 @@ def _conv_loops(layer: Layer, shapes: Mapping[str, TensorShape], acc: Accessor, 
 
 
 def conv_partial(layer: Layer, group: LayerGroup, acc: Accessor) -> list[str]:
-    """C statements adding to ``float v`` the anchor convolution's sum over the input-channel
+    """C statements adding to ``double v`` the anchor convolution's sum over the input-channel
     tile ``c0 <= c < c1`` (ungrouped: ``c = ci``)."""
     shapes = {t.name: t for t in group.tensors}
     return _conv_loops(layer, shapes, acc, "0", "c0", "c1")
@@ -264,7 +265,7 @@ def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Acce
             f"        int ix = x * {sx} - {left} + i * {dx};",
             f"        int inside = iy >= 0 && iy < {x.h} && ix >= 0 && ix < {x.w};"]
     if node.op_type == "MaxPool":
-        return ["float v = -INFINITY;", *loop,
+        return ["double v = -INFINITY;", *loop,
                 f"        if (inside && {a}(n, k, iy, ix) > v) v = {a}(n, k, iy, ix);",
                 "    }", "}"]
     if node.attr_int("count_include_pad", 0):
@@ -272,9 +273,9 @@ def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Acce
                  f"ix < {x.w + right}) ++count;")
     else:
         count = "        if (inside) ++count;"
-    return ["float v = 0.0f;", "int count = 0;", *loop,
+    return ["double v = 0.0f;", "int count = 0;", *loop,
             f"        if (inside) v += {a}(n, k, iy, ix);", count, "    }", "}",
-            "v /= (float)count;"]
+            "v /= count;"]
 
 
 def pack_weights(layer: Layer, node: Node, values: Mapping[str, np.ndarray],
