@@ -8,8 +8,9 @@ metadata so the figure can be reproduced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
@@ -289,14 +290,18 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
                 planner: str = "greedy", dtype: str | DType | None = None, alignment: int = 1,
                 input_shapes: Mapping[str, Sequence[int]] | None = None,
                 resolution: tuple[int, int] | None = None, width: float | None = None,
-                check: bool = True, seed: int = 0) -> RestructureOutcome:
+                check: bool = True, seed: int = 0, max_layers: int = 8,
+                parts: Sequence[int] | None = None,
+                max_iterations: int = 32) -> RestructureOutcome:
     """Rewrite a model so its activation peak drops (see ``cnnmem restructure``).
 
     ``import -> simplify -> search tiled segments (measured with the planner, in-place
     concats) -> apply -> equivalence check`` (onnxruntime for float graphs; for TFLite and
     folded-QDQ graphs, cnnmem's integer interpreter, bit-exact on every shared tensor).
     ``max_overhead`` (MAC fraction) and ``budget`` (``"256KiB"``) choose the stopping rule;
-    with neither, ``max_overhead=0.1``.
+    with neither, ``max_overhead=0.1``. ``max_layers`` (longest segment), ``parts`` (tile
+    counts, default :data:`~cnnmem.restructure.search.DEFAULT_PARTS`) and ``max_iterations``
+    (greedy steps) bound the search (``cnnmem report --quick`` narrows them).
 
     Raises:
         ConfigError: both stopping rules, or a bad value.
@@ -305,6 +310,7 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     from cnnmem.dse.hw import parse_size
     from cnnmem.restructure import apply_rewrites
     from cnnmem.restructure import restructure as search
+    from cnnmem.restructure.search import DEFAULT_PARTS
 
     if max_overhead is not None and budget is not None:
         raise ConfigError("give at most one of --max-overhead and --budget")
@@ -319,7 +325,9 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     can_check = check and graph.metadata.get("source_format") != "tflite" and \
         graph.metadata.get("qdq_folded") != "true"
     result = search(graph, accounting, max_overhead=max_overhead, budget_bytes=budget_bytes,
-                    planner=planner, check=can_check, seed=seed)
+                    planner=planner, check=can_check, seed=seed, max_layers=max_layers,
+                    parts=DEFAULT_PARTS if parts is None else parts,
+                    max_iterations=max_iterations)
     rewritten = apply_rewrites(graph, result.segments)
     if check and not can_check and result.segments:
         # TFLite / folded-QDQ graphs cannot run in onnxruntime: compare the rewrite with the
@@ -331,3 +339,184 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     before = compute_liveness(graph, accounting, concat_in_place=True).live_bytes
     after = compute_liveness(rewritten, accounting, concat_in_place=True).live_bytes
     return RestructureOutcome(_model_name(spec), result, graph, rewritten, before, after)
+
+
+REPORT_PLANNERS = ("naive", "pingpong", "greedy", "overlap", "optimal")
+"""Planners compared by ``cnnmem report`` (``--quick`` leaves out ``optimal``)."""
+REPORT_DEFAULT_BUFFER = "1MiB"
+"""On-chip budget of ``cnnmem report`` when neither ``--hw`` nor ``--buffer`` is given."""
+QUICK_RESTRUCTURE_LAYERS, QUICK_RESTRUCTURE_PARTS, QUICK_RESTRUCTURE_STEPS = 6, (2, 4, 8), 12
+"""The narrowed restructuring search of ``cnnmem report --quick``: segments of at most 6
+layers, 2, 4 or 8 tiles, at most 12 greedy steps (default: 8 layers, 2..16 tiles, 32 steps)."""
+QUICK_MAX_GROUP_LAYERS = 6
+"""The longest fused group ``cnnmem report --quick`` explores."""
+_HW_DTYPES = {1: "int8", 2: "int16", 4: "float32"}
+
+ReportProgress = Callable[[str, int, "int | None"], None]
+"""``progress(step, done, total)``: a report step advanced (``total=None``: unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything ``cnnmem report`` shows. A step that could not run is ``None`` and its note
+    says why (shown in its section instead of numbers).
+
+    Attributes:
+        model: the model's name.
+        command: the ``cnnmem report`` command that reproduces the report (without ``-o``).
+        hw: the hardware (its buffer is the on-chip budget).
+        budget_source: where the budget came from (``--hw FILE``, ``--buffer``, or default).
+        dtype: the element type of every activation figure.
+        fps: the target frame rate.
+        quick: the expensive searches were narrowed or skipped.
+        profile: the per-layer profile.
+        plans: one plan per planner, in :data:`REPORT_PLANNERS` order.
+        restructured: the restructuring outcome.
+        restructure_note: why ``restructured`` is missing, or how the search was narrowed.
+        explored: the scheduling exploration.
+        explore_note: why ``explored`` is missing, or how the search was narrowed.
+        requirements: the requirements outcome (``.to_json()``).
+        requirements_note: why ``requirements`` is missing.
+        seed: seed of random weights/inputs (execution proofs, equivalence, ONNX export).
+    """
+
+    model: str
+    command: str
+    hw: Any
+    budget_source: str
+    dtype: str
+    fps: float
+    quick: bool
+    profile: MemoryProfile
+    plans: tuple[PlanResult, ...]
+    restructured: RestructureOutcome | None
+    restructure_note: str
+    explored: ExploreOutcome | None
+    explore_note: str
+    requirements: Any
+    requirements_note: str
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    """What ``cnnmem report`` computed and wrote."""
+
+    data: ReportData
+    html: Path
+    files: tuple[Path, ...]
+
+
+def report(spec: str, output_dir: str | Path, *, hw_path: str | None = None,
+           buffer: str | None = None, dtype: str | None = None, fps: float = 30.0,
+           quick: bool = False, input_shapes: Mapping[str, Sequence[int]] | None = None,
+           resolution: tuple[int, int] | None = None, width: float | None = None,
+           time_limit_s: float = 60.0, seed: int = 0,
+           progress: ReportProgress | None = None) -> ReportOutcome:
+    """Analyse a model end to end and write ``report.html`` plus JSON, CSV and figures.
+
+    ``profile -> plan (every planner, execution proof unless quick) -> restructure ->
+    explore -> requirements -> write`` (see ``cnnmem report``). The budget is the hardware's
+    buffer (``hw_path``), ``buffer``, or :data:`REPORT_DEFAULT_BUFFER`; without ``dtype``
+    activations are counted at the hardware's activation element size. ``quick`` leaves out
+    the optimal planner and the execution proofs and narrows the restructuring
+    (``QUICK_RESTRUCTURE_*``) and scheduling (:data:`QUICK_MAX_GROUP_LAYERS`) searches.
+    Restructuring, scheduling and requirements failures are reported in their sections.
+
+    Raises:
+        ConfigError: both ``hw_path`` and ``buffer``, a bad hardware file, or ``fps <= 0``.
+    """
+    from cnnmem.dse import HardwareSpec, load_hw
+    from cnnmem.errors import CnnmemError
+    from cnnmem.report.bundle import write_report
+
+    if hw_path is not None and buffer is not None:
+        raise ConfigError("give at most one of --hw FILE and --buffer SIZE")
+    if not fps > 0:
+        raise ConfigError(f"--fps must be positive, got {fps}")
+    step = progress or (lambda _s, _d, _t: None)
+    if hw_path is not None:
+        hw, source = load_hw(hw_path), f"--hw {_model_name(hw_path)}"
+    else:
+        source = f"--buffer {buffer}" if buffer else \
+            f"default {REPORT_DEFAULT_BUFFER} shared buffer (no --hw or --buffer given)"
+        buffer = buffer or REPORT_DEFAULT_BUFFER
+        hw = HardwareSpec.single_buffer(buffer)
+    # requirements take the hardware file's element sizes unless --dtype overrides them
+    requirements_dtype = dtype if dtype or hw_path else None
+    dtype = dtype or _HW_DTYPES.get(hw.act_bytes_per_element, "int8")
+    requirements_dtype = requirements_dtype or (None if hw_path else dtype)
+    shapes = dict(input_shapes or {})
+
+    step("profile", 0, 1)
+    prof = profile(spec, dtype=dtype, input_shapes=shapes, resolution=resolution, width=width)
+    planners = REPORT_PLANNERS[:-1] if quick else REPORT_PLANNERS
+    plans = []
+    for i, name in enumerate(planners):
+        step("plan " + name, i, len(planners))
+        plans.append(plan(spec, planner=name, dtype=dtype, input_shapes=shapes,
+                          resolution=resolution, width=width, time_limit_s=time_limit_s,
+                          verify_plan=not quick, seed=seed))
+
+    step("restructure", 0, None)
+    restructured, restructure_note = None, ""
+    try:
+        restructured = restructure(
+            spec, dtype=dtype, input_shapes=shapes, resolution=resolution, width=width,
+            seed=seed, max_layers=QUICK_RESTRUCTURE_LAYERS if quick else 8,
+            parts=QUICK_RESTRUCTURE_PARTS if quick else None,
+            max_iterations=QUICK_RESTRUCTURE_STEPS if quick else 32)
+    except CnnmemError as e:
+        restructure_note = f"restructuring failed: {e}"
+
+    group_layers = QUICK_MAX_GROUP_LAYERS if quick else 16
+    explored, explore_note = None, ""
+    try:
+        explored = explore(spec, hw_path=hw_path, buffer=None if hw_path else buffer,
+                           max_group_layers=group_layers, input_shapes=shapes,
+                           resolution=resolution, width=width,
+                           progress=lambda done, total: step("explore", done, total))
+    except CnnmemError as e:
+        explore_note = f"no schedule: {e}"
+
+    step("requirements", 0, None)
+    reqs, reqs_note = None, ""
+    requirements_fn = globals().get("requirements")
+    if requirements_fn is None:
+        reqs_note = ("this version of cnnmem has no requirements analysis "
+                     "(cnnmem.api.requirements, the 'requirements across domains' issue, is "
+                     "not implemented yet)")
+    else:
+        try:
+            reqs = requirements_fn(spec, fps=fps, resolution=resolution, hw_path=hw_path,
+                                   buffer=None if hw_path else buffer,
+                                   dtype=requirements_dtype, quick=quick,
+                                   input_shapes=shapes, width=width)
+        except CnnmemError as e:
+            reqs_note = f"requirements failed: {e}"
+
+    step("write report", 0, None)
+    command = _report_command(spec, shapes, resolution, width,
+                              source if source.startswith("--") else "", dtype, fps, quick,
+                              seed)
+    data = ReportData(_model_name(spec), command, hw, source, dtype, fps, quick, prof,
+                      tuple(plans), restructured, restructure_note, explored, explore_note,
+                      reqs, reqs_note, seed)
+    html, files = write_report(data, output_dir)
+    step("write report", 1, 1)
+    return ReportOutcome(data, html, files)
+
+
+def _report_command(spec: str, shapes: Mapping[str, Sequence[int]],
+                    resolution: tuple[int, int] | None, width: float | None, budget: str,
+                    dtype: str, fps: float, quick: bool, seed: int) -> str:
+    """The ``cnnmem report`` command line that reproduces a report (``-o`` left out)."""
+    words = ["cnnmem report", spec]
+    words += [f"--input-shape {k}={'x'.join(map(str, v))}" for k, v in shapes.items()]
+    if resolution:
+        words.append(f"--resolution {resolution[0]}x{resolution[1]}")
+    if width:
+        words.append(f"--width {width:g}")
+    words += [budget, f"--dtype {dtype}", f"--fps {fps:g}", "--quick" if quick else "",
+              f"--seed {seed}" if seed else ""]
+    return " ".join(w for w in words if w)

@@ -148,6 +148,50 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output-dir", metavar="DIR",
                     help="write explore.json and pareto.png to DIR")
 
+    rp = sub.add_parser("report", help="the whole analysis as one self-contained HTML page "
+                                       "plus JSON, CSV and figures")
+    _add_model_args(rp)
+    rp_hw = rp.add_mutually_exclusive_group()
+    rp_hw.add_argument("--hw", metavar="HW.yaml", help="hardware description (examples/hw/)")
+    rp_hw.add_argument("--buffer", metavar="SIZE",
+                       help="one shared on-chip buffer of SIZE, default hardware (default "
+                            "1MiB when neither --hw nor --buffer is given)")
+    rp.add_argument("--dtype", metavar="T",
+                    help="element type for activations (default: the hardware's activation "
+                         "element size, int8 for --buffer)")
+    rp.add_argument("--fps", type=_positive_float, default=30.0,
+                    help="target frame rate for the bandwidth figures (default 30)")
+    rp.add_argument("--quick", action="store_true",
+                    help="skip the optimal planner and the execution proofs, narrow the "
+                         "restructuring and scheduling searches")
+    rp.add_argument("--time-limit", type=_positive_float, default=60.0, metavar="S",
+                    help="time limit of the optimal planner in seconds (default 60)")
+    rp.add_argument("--seed", type=int, default=0,
+                    help="seed of random weights/inputs (proofs, equivalence, ONNX export)")
+    rp.add_argument("-o", "--output-dir", metavar="DIR", required=True,
+                    help="write report.html, JSON, CSV and figures to DIR")
+
+    _add_requirements_parser(sub)
+
+    cg = sub.add_parser("codegen", help="plain C99 of a fused/tiled schedule that counts its "
+                                        "DRAM transfers")
+    _add_model_args(cg)
+    cg.add_argument("--schedule", metavar="FILE",
+                    help="`cnnmem explore --json` output (its best schedule) or a schedule.json;"
+                         " default: explore at the budget")
+    cghw = cg.add_mutually_exclusive_group()
+    cghw.add_argument("--hw", metavar="HW.yaml", help="hardware description (element_bytes "
+                                                     "must be 4/4/4 for float32 code)")
+    cghw.add_argument("--buffer", metavar="SIZE",
+                      help="one shared buffer of SIZE with float32 (4-byte) elements")
+    cg.add_argument("-o", "--output-dir", metavar="DIR", required=True,
+                    help="write model.c, Makefile, schedule.json, expected.json, io.json, "
+                         "weights.bin")
+    cg.add_argument("--seed", type=int, default=0, help="seed of weights the model lacks")
+    cg.add_argument("--max-group-layers", type=int, default=16, metavar="L",
+                    help="longest fused group when exploring (default 16)")
+    cg.add_argument("--json", action="store_true", help="print the expected counts as JSON")
+
     exp = sub.add_parser("export", help="write a built-in network (or a model) as ONNX")
     _add_model_args(exp)
     exp.add_argument("output", help="the .onnx file to write")
@@ -453,8 +497,180 @@ def _cmd_explore(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from cnnmem.api import report
+
+    if args.no_fuse:
+        raise ConfigError("cnnmem report analyses the fused graph (restructuring and "
+                          "scheduling need it); use cnnmem profile/plan --no-fuse")
+    columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+        totals: dict[str, int] = {}
+
+        def progress(step: str, done: int, total: int | None) -> None:
+            # one bar per step ("plan naive" and "plan greedy" share the "plan" bar); a new
+            # step completes the previous ones
+            name = step.split()[0]
+            if name not in tasks:
+                for other, task in tasks.items():
+                    bar.update(task, completed=totals[other], total=totals[other])
+                tasks[name] = bar.add_task(step, total=total)
+            totals[name] = total or 1
+            bar.update(tasks[name], completed=done, total=total, description=step)
+
+        out = report(args.model, args.output_dir, hw_path=args.hw, buffer=args.buffer,
+                     dtype=args.dtype, fps=args.fps, quick=args.quick,
+                     input_shapes=_input_shapes(args), resolution=args.resolution,
+                     width=args.width, time_limit_s=args.time_limit, seed=args.seed,
+                     progress=progress)
+    from cnnmem.report.bundle import summary
+
+    s = summary(out.data)
+    console.print(f"{out.data.model}: {s['verdict']}", soft_wrap=True)
+    console.print(f"wrote {out.html} and {len(out.files) - 1} more files in "
+                  f"{args.output_dir}", soft_wrap=True)
+    failed = [r.planner for r in out.data.plans if r.verified is False]
+    equivalent = out.data.restructured.result.equivalent if out.data.restructured else None
+    if failed or equivalent is False:
+        console.print(f"check FAILED: execution proof of {failed or 'none'}, restructured "
+                      f"model equivalent: {equivalent}", style="bold red", soft_wrap=True)
+        return 1
+    return 0
+
+
+def _add_requirements_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rq = sub.add_parser("requirements",
+                        help="on-chip memory and DRAM bandwidth per dataflow scenario (S1..S6), "
+                             "trade-off curve, design points; --suite: domain comparison")
+    rq.add_argument("model", nargs="?",
+                    help="an .onnx or .tflite file, or a built-in network (omit with --suite)")
+    rq.add_argument("--suite", action="store_true",
+                    help="the built-in domain suite (classification, detection, denoising, "
+                         "super-resolution, segmentation) at its own resolutions")
+    rq.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
+                    help="pin an ONNX input's shape (repeatable)")
+    rq.add_argument("--resolution", type=_resolution, metavar="HxW",
+                    help="input resolution of a built-in network")
+    rq.add_argument("--width", type=_positive_float, metavar="W",
+                    help="width multiplier of a built-in network that has one")
+    rq.add_argument("--fps", type=_positive_float, default=30.0,
+                    help="target frame rate (default 30)")
+    rq.add_argument("--hw", metavar="HW.yaml",
+                    help="hardware: element sizes, DRAM bandwidth, MACs/cycle, clock, budget")
+    rq.add_argument("--buffer", metavar="SIZE",
+                    help="on-chip budget of the design points (one shared buffer; default "
+                         "1MiB, or the --hw file's buffers)")
+    rq.add_argument("--dtype", metavar="T",
+                    help="element type of activations and weights (partial sums: max(4 B, "
+                         "T)); default int16, or the --hw file's sizes")
+    rq.add_argument("--bandwidth", metavar="RATE",
+                    help="DRAM bandwidth for the achievable fps (e.g. 25.6GB/s; default 8GB/s "
+                         "or the --hw file's)")
+    rq.add_argument("--max-group-layers", type=int, metavar="L",
+                    help="longest fused group of S6 (default 4; 2 with --quick)")
+    rq.add_argument("--quick", action="store_true", help="smaller fused-group search")
+    rq.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="result as JSON to FILE (or stdout)")
+    rq.add_argument("--csv", metavar="FILE",
+                    help="one CSV row per layer (per network with --suite) to FILE")
+    rq.add_argument("-o", "--output-dir", metavar="DIR",
+                    help="write JSON, CSV and figures (per-layer bars, trade-off curve; "
+                         "domain comparison with --suite) to DIR")
+
+
+def _cmd_requirements(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from cnnmem import api
+    from cnnmem.report.tables import write_text
+    from cnnmem.requirements import layers_csv, suite_csv
+    from cnnmem.requirements import tables as rt
+
+    if args.suite and (args.model or args.resolution or args.input_shape or args.width):
+        raise ConfigError("--suite runs the built-in networks at their own resolutions: "
+                          "give no MODEL, --resolution, --input-shape or --width")
+    if not args.suite and not args.model:
+        raise ConfigError("give a MODEL (file or built-in network) or --suite")
+    if args.max_group_layers is not None and args.max_group_layers < 1:
+        raise ConfigError("--max-group-layers must be >= 1")
+    common = {"fps": args.fps, "hw_path": args.hw, "buffer": args.buffer, "dtype": args.dtype,
+              "quick": args.quick, "bandwidth": args.bandwidth}
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    with Progress(console=console, transient=True, disable=args.json == "-") as bar:
+        task = bar.add_task("requirements", total=None)
+        if args.suite:
+            suite = api.requirements_suite(
+                **common, progress=lambda d, t, name: bar.update(
+                    task, completed=d, total=t, description=f"suite: {name} done"))
+        else:
+            one = api.requirements(args.model, **common,
+                                   max_group_layers=args.max_group_layers,
+                                   input_shapes=_input_shapes(args), resolution=args.resolution,
+                                   width=args.width,
+                                   progress=lambda d, t: bar.update(task, completed=d, total=t))
+    if args.suite:
+        text, csv_text = suite.to_json(), suite_csv(suite.entries)
+        if out_dir is not None:
+            from cnnmem.report.requirements_plots import domain_comparison
+
+            write_text(out_dir / "requirements_suite.json", text)
+            write_text(out_dir / "requirements_suite.csv", csv_text)
+            domain_comparison(suite.entries, out_dir / "requirements_domains.png")
+    else:
+        text, csv_text = one.to_json(), layers_csv(one.report)
+        if out_dir is not None:
+            from cnnmem.report.requirements_plots import layer_bars, tradeoff_curve
+
+            write_text(out_dir / "requirements.json", text)
+            write_text(out_dir / "requirements.csv", csv_text)
+            layer_bars(one.report, out_dir / "requirements_layers.png")
+            tradeoff_curve(one.report, out_dir / "requirements_tradeoff.png")
+    if args.csv:
+        write_text(args.csv, csv_text)
+    if args.json == "-":
+        sys.stdout.write(text)
+        return 0
+    if args.json:
+        write_text(args.json, text)
+    if args.suite:
+        console.print(rt.suite_table(suite.entries))
+        first = suite.entries[0][1]
+        console.print(f"accounting: {first.accounting()}", soft_wrap=True)
+        console.print(f"suite time {suite.seconds:.1f} s (fused groups of at most "
+                      f"{first.max_group_layers} layers)", soft_wrap=True)
+    else:
+        r = one.report
+        console.print(rt.layer_table(r))
+        console.print(rt.scenario_table(r))
+        console.print(rt.tradeoff_table(r))
+        console.print(rt.design_table(r))
+        console.print(rt.design_summary(r), soft_wrap=True)
+        console.print(f"hardware: {r.hw.describe()}", soft_wrap=True)
+        console.print(f"accounting: {r.accounting()}", soft_wrap=True)
+        console.print(f"time {r.seconds:.1f} s (fused groups of at most {r.max_group_layers} "
+                      "layers)", soft_wrap=True)
+    for path in (args.json, args.csv, args.output_dir):
+        if path:
+            console.print(f"wrote {path}", soft_wrap=True)
+    return 0
+
+
 _COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,
-             "restructure": _cmd_restructure, "explore": _cmd_explore, "export": _cmd_export}
+             "restructure": _cmd_restructure, "explore": _cmd_explore, "export": _cmd_export,
+             "report": _cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
