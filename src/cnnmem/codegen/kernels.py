@@ -105,6 +105,9 @@ def unsupported_reason(layer: Layer, node: Node) -> str | None:
         if op in _BINARY:
             return None if len(node.inputs) == 2 and all(
                 t is not None for t in node.inputs) else f"{op} with {len(node.inputs)} inputs"
+        if op == "BatchNormalization" and not all(
+                t is not None and t.is_constant for t in node.inputs[1:5]):
+            return "BatchNormalization with non-constant parameters"
         if op in _UNARY or op in ("PRelu", "BatchNormalization"):
             return None
         return op
@@ -193,7 +196,10 @@ def element_body(layer: Layer, node: Node, group: LayerGroup, acc: Accessor,
     if op == "PRelu":
         return [f"double v = {x0};", f"v = v >= 0.0f ? v : v * {operand(node.inputs[1])};"]
     if op == "BatchNormalization":
-        scale, bias, mean, var = (operand(node.inputs[i]) for i in range(1, 5))
+        # per-channel vectors (not numpy-broadcast): element k of each
+        o = acc(("o", layer.name))
+        scale, bias, mean, var = (f"{o}(0, 0, 0, {offsets[t.name]} + k)" for t in
+                                  (node.inputs[i] for i in range(1, 5)) if t is not None)
         eps = c_float(node.attr_float("epsilon", 1e-5))
         return [f"double v = ({x0} - {mean}) * ({scale} / sqrtf({var} + {eps})) + {bias};"]
     if op == "Clip":
