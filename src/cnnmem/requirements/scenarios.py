@@ -28,7 +28,8 @@ S3 - weights resident, activations streamed
     of one tile + one output tile. Off chip: ``W`` once, ``Y`` once, ``X`` once plus the halo
     rows re-read when the next tile row starts (cached halos only bridge consecutive tiles).
     Minimum: ``1 x 1`` output tiles (one ``C x FY x FX`` input window); its traffic re-reads
-    each input row about ``FY / stride`` times.
+    each input row about ``FY / stride`` times (with a stride larger than the kernel, such
+    tiles also skip input columns, so S3 can move less than S4).
 S4 - line buffer
     Weights resident; one output row (``Th = 1``, ``Tw = OX``, all ``K`` channels) per tile,
     cached halos. On chip ``w*|W|`` + ``(FY - 1) * dy + 1`` input rows (all ``C`` channels, full
@@ -164,12 +165,13 @@ class Family:
         return self.points[min(members)[3]]
 
     def best_within(self, hw: HardwareSpec) -> ScenarioPoint | None:
-        """The member with the least traffic (ties: smaller buffer, fewer MACs, order) whose
-        buffers fit ``hw`` (:func:`cnnmem.dse.cost.fits`); ``None`` if none fits. Any member
-        counts, whatever :attr:`traffic_cap_bytes`."""
-        members = [(p.dram_bytes, p.buffer_bytes, p.cost.macs, i)
+        """The member with the least traffic whose buffers fit ``hw``
+        (:func:`cnnmem.dse.cost.fits`), ties broken as the DSE's re-tiling does: fewer MACs,
+        fewer tiles, smaller buffer, then order; ``None`` if none fits. Any member counts,
+        whatever :attr:`traffic_cap_bytes`."""
+        members = [(p.dram_bytes, p.cost.macs, p.tiles, p.buffer_bytes, i)
                    for i, p in enumerate(self.points) if fits(p.cost, hw)]
-        return self.points[min(members)[3]] if members else None
+        return self.points[min(members)[4]] if members else None
 
 
 def unbounded(hw: HardwareSpec) -> HardwareSpec:
