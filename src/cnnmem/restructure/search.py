@@ -234,6 +234,8 @@ class _Search:
         self.cache: dict[State, Measurement] = {}
         self.order: list[State] = []
         self.pruned: dict[State, int] = {}
+        self._kept_base: State | None = None
+        self._kept_graphs: dict[State, Graph] = {}
 
     def canonical(self, state: Sequence[SegmentRewrite]) -> State:
         return tuple(sorted(state, key=lambda s: self.position[s.layers[0]]))
@@ -249,8 +251,11 @@ class _Search:
         if state in self.pruned and bound is not None and self.pruned[state] > bound:
             return None
         added = [s for s in state if s not in base.state] if base is not None else []
-        if base is not None and len(added) == 1 and len(state) == len(base.state) + 1:
-            g = clone_graph(base.graph)
+        if base is not None and len(added) == 1:
+            # one new segment on top of segments of ``base``: start from the rewritten graph of
+            # the kept segments (``base``'s own, or one cached for this step)
+            kept = tuple(s for s in state if s in base.state)
+            g = clone_graph(self.kept_graph(kept, base))
             TileSplitPass(added[0].layers, added[0].parts, added[0].axis).call(g)
         else:
             g = apply_rewrites(self.graph, state, verify_each=False)
@@ -263,6 +268,18 @@ class _Search:
             self.cache[state] = m
             self.order.append(state)
         return _Evaluated(state, m, live, g) if keep else m
+
+    def kept_graph(self, kept: State, base: _Evaluated) -> Graph:
+        """The rewritten graph of ``kept`` (a subset of ``base.state``): ``base.graph`` itself,
+        or built once per greedy step (the cache is keyed by the base state)."""
+        if kept == base.state:
+            return base.graph
+        if self._kept_base != base.state:
+            self._kept_base = base.state
+            self._kept_graphs = {}
+        if kept not in self._kept_graphs:
+            self._kept_graphs[kept] = apply_rewrites(self.graph, kept, verify_each=False)
+        return self._kept_graphs[kept]
 
     def origin(self, rewritten: Graph, state: State) -> dict[str, str]:
         """Rewritten node name -> original layer name (tile copies, slices, concats)."""
@@ -326,16 +343,25 @@ class _Search:
                         ) -> list[tuple[State, Measurement]]:
         """Evaluate the candidates within the MAC budget that may lower the arena below
         ``arena`` (or to it). For one segment, tile counts are tried in increasing order and
-        the rest skipped once one exceeds the budget (more tiles recompute more halo rows)."""
+        the rest skipped once one exceeds the budget (more tiles recompute more halo rows) or
+        once one does not lower the liveness peak below the previous count's (more tiles
+        shrink the segment's tiles; once they no longer hold the peak, more tiles cannot lower
+        it, they only add recomputation)."""
         state, arena = current.state, current.measurement.arena_bytes
         scored = []
         over: set[tuple[str, ...]] = set()
+        last_peak: dict[tuple[str, ...], int] = {}
         for cand, height in self.candidates(state, involved):
             new = [s for s in cand if s not in state]
             key = new[0].layers if len(new) == 1 else ()
             if new and (new[-1].parts > height or key in over):
                 continue
             m = self.evaluate(cand, bound=arena, base=current)
+            peak = m.live_peak_bytes if isinstance(m, Measurement) else self.pruned.get(cand)
+            if key and peak is not None:
+                if key in last_peak and peak >= last_peak[key]:
+                    over.add(key)
+                last_peak[key] = peak
             if m is None:
                 continue
             assert isinstance(m, Measurement)
