@@ -239,6 +239,70 @@ def explore(spec: str, *, hw_path: str | None = None, buffer: str | None = None,
 
 
 @dataclass(frozen=True, slots=True)
+class CodegenOutcome:
+    """What ``cnnmem codegen`` produced.
+
+    Attributes:
+        model: the model's name.
+        code: the generated program (:class:`~cnnmem.codegen.GeneratedCode`: C source, file
+            layout, weights, schedule, hardware and the cost model's expected counts).
+        expected: the expected counts as written to ``expected.json``.
+        files: paths written (empty without an output directory).
+        explored: the schedule was found here by an exploration (no ``--schedule``).
+    """
+
+    model: str
+    code: Any
+    expected: dict[str, Any]
+    files: tuple[str, ...]
+    explored: bool
+
+
+def codegen(spec: str, *, output_dir: str | None = None, schedule_path: str | None = None,
+            hw_path: str | None = None, buffer: str | None = None, seed: int = 0,
+            max_group_layers: int = 16, max_recompute: float | None = 0.25,
+            input_shapes: Mapping[str, Sequence[int]] | None = None,
+            resolution: tuple[int, int] | None = None,
+            width: float | None = None) -> CodegenOutcome:
+    """Generate plain C99 for a fused, tiled schedule of a float32 model (``cnnmem codegen``).
+
+    ``import -> simplify -> workload -> schedule (file, or explore at the budget) -> generate
+    -> write model.c, Makefile, schedule.json, expected.json, io.json, weights.bin``. Weights
+    without data are seeded with ``seed`` as ``cnnmem export --seed`` does.
+
+    Raises:
+        ConfigError: no hardware/budget, non-float32 element sizes, a bad schedule file.
+        UnsupportedOperatorError: layers the generator cannot emit (all listed).
+        PlanningError: nothing fits the buffer (exploration).
+    """
+    from cnnmem.codegen import generate, load_schedule, write_output_dir
+    from cnnmem.codegen.generate import codegen_hw
+    from cnnmem.dse import best_schedule, extract_workload, load_hw
+    from cnnmem.dse import explore as dse_explore
+    from cnnmem.dse.hw import parse_size
+    from cnnmem.dse.space import CandidateOptions
+
+    if hw_path is not None and buffer is not None:
+        raise ConfigError("give at most one of --hw FILE and --buffer SIZE")
+    graph = load(ModelOptions(spec, input_shapes, resolution, width, True), weights=True,
+                 seed=seed)
+    workload = extract_workload(graph)
+    schedule, schedule_hw = (load_schedule(schedule_path, workload) if schedule_path
+                             else (None, None))
+    hw = codegen_hw(hw=load_hw(hw_path) if hw_path is not None else None,
+                    buffer_bytes=parse_size(buffer, what="--buffer") if buffer else None,
+                    schedule_hw=schedule_hw)
+    if schedule is None:
+        result = dse_explore(workload, hw, max_group_layers=max_group_layers,
+                             options=CandidateOptions(max_recompute=max_recompute))
+        schedule = best_schedule(workload, result).schedule
+    code = generate(graph, workload, schedule, hw, seed=seed)
+    files = write_output_dir(code, workload, output_dir) if output_dir else []
+    return CodegenOutcome(_model_name(spec), code, code.expected_dict(workload),
+                          tuple(str(f) for f in files), schedule_path is None)
+
+
+@dataclass(frozen=True, slots=True)
 class RestructureOutcome:
     """What ``cnnmem restructure`` reports.
 

@@ -171,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output-dir", metavar="DIR", required=True,
                     help="write report.html, JSON, CSV and figures to DIR")
 
+    cg = sub.add_parser("codegen", help="plain C99 of a fused/tiled schedule that counts its "
+                                        "DRAM transfers")
+    _add_model_args(cg)
+    cg.add_argument("--schedule", metavar="FILE",
+                    help="`cnnmem explore --json` output (its best schedule) or a schedule.json;"
+                         " default: explore at the budget")
+    cghw = cg.add_mutually_exclusive_group()
+    cghw.add_argument("--hw", metavar="HW.yaml", help="hardware description (element_bytes "
+                                                     "must be 4/4/4 for float32 code)")
+    cghw.add_argument("--buffer", metavar="SIZE",
+                      help="one shared buffer of SIZE with float32 (4-byte) elements")
+    cg.add_argument("-o", "--output-dir", metavar="DIR", required=True,
+                    help="write model.c, Makefile, schedule.json, expected.json, io.json, "
+                         "weights.bin")
+    cg.add_argument("--seed", type=int, default=0, help="seed of weights the model lacks")
+    cg.add_argument("--max-group-layers", type=int, default=16, metavar="L",
+                    help="longest fused group when exploring (default 16)")
+    cg.add_argument("--json", action="store_true", help="print the expected counts as JSON")
+
     exp = sub.add_parser("export", help="write a built-in network (or a model) as ONNX")
     _add_model_args(exp)
     exp.add_argument("output", help="the .onnx file to write")
@@ -230,6 +249,29 @@ def _cmd_profile(args: argparse.Namespace, console: Console) -> int:
     for path, what in ((args.json, "JSON"), (args.csv, "CSV")):
         if path:
             console.print(f"wrote {what} to {path}", soft_wrap=True)
+    return 0
+
+
+def _cmd_codegen(args: argparse.Namespace, console: Console) -> int:
+    from cnnmem.api import codegen
+    from cnnmem.report.tables import dumps_json, human_bytes
+
+    if args.no_fuse:
+        raise ConfigError("codegen works on the simplified graph; drop --no-fuse")
+    out = codegen(args.model, output_dir=args.output_dir, schedule_path=args.schedule,
+                  hw_path=args.hw, buffer=args.buffer, seed=args.seed,
+                  max_group_layers=args.max_group_layers, input_shapes=_input_shapes(args),
+                  resolution=args.resolution, width=args.width)
+    if args.json:
+        sys.stdout.write(dumps_json(out.expected))
+        return 0
+    e = out.expected
+    console.print(f"{out.model}: {len(e['groups'])} fused groups"
+                  f"{' (explored)' if out.explored else ''}; on-chip array "
+                  f"{human_bytes(e['onchip_bytes'])}, DRAM read {human_bytes(e['dram_read_bytes'])}"
+                  f", write {human_bytes(e['dram_write_bytes'])} per frame", soft_wrap=True)
+    console.print(f"wrote {args.output_dir} (build: make -C {args.output_dir}; run: ./model "
+                  "weights.bin input.bin output.bin)", soft_wrap=True)
     return 0
 
 
@@ -531,6 +573,9 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
 _COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,
              "restructure": _cmd_restructure, "explore": _cmd_explore, "export": _cmd_export,
              "report": _cmd_report}
+
+
+_COMMANDS["codegen"] = _cmd_codegen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
