@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cnnmem.codegen.kernels import conv_partial, element_body, fused_activation
-from cnnmem.codegen.layout import GroupLayout, Item
+from cnnmem.codegen.layout import GroupLayout
 from cnnmem.dse.space import GroupSchedule, HaloPolicy
 from cnnmem.dse.workload import LayerGroup, Workload
 from cnnmem.ir.graph import Node, Tensor
@@ -366,12 +366,12 @@ class _Program:
                 lines.append(f"{ind}load_box(S_{macro[it.key]}, {arr}, D_{arr}, cur[{j}], "
                              f"kept[{j}], WEIGHT_READ);")
         lines.append(f"{ind}/* 3: intermediate layers, elements not kept */")
-        index = {it.key: j for j, it in enumerate(layout.items)}
+        position = {it.key: j for j, it in enumerate(layout.items)}
         for li, layer in enumerate(group.layers[:-1]):
-            j = index[("act", layer.output)]
+            j = position[("act", layer.output)]
             lines.append(f"{ind}g{g}_layer{li}(cur[{j}], kept[{j}]);")
         lines.append(f"{ind}/* 4: the anchor's output tile */")
-        jo = index[out_key]
+        jo = position[out_key]
         so = f"S_{macro[out_key]}"
         out_arr = dram_of[out_key]
         last = len(group.layers) - 1
