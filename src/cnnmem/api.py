@@ -275,7 +275,7 @@ def codegen(spec: str, *, output_dir: str | None = None, schedule_path: str | No
         UnsupportedOperatorError: layers the generator cannot emit (all listed).
         PlanningError: nothing fits the buffer (exploration).
     """
-    from cnnmem.codegen import generate, load_schedule, write_output_dir
+    from cnnmem.codegen import check_supported, generate, load_schedule, write_output_dir
     from cnnmem.codegen.generate import codegen_hw
     from cnnmem.dse import best_schedule, extract_workload, load_hw
     from cnnmem.dse import explore as dse_explore
@@ -287,6 +287,7 @@ def codegen(spec: str, *, output_dir: str | None = None, schedule_path: str | No
     graph = load(ModelOptions(spec, input_shapes, resolution, width, True), weights=True,
                  seed=seed)
     workload = extract_workload(graph)
+    check_supported(graph, workload)  # before a possibly long exploration
     schedule, schedule_hw = (load_schedule(schedule_path, workload) if schedule_path
                              else (None, None))
     hw = codegen_hw(hw=load_hw(hw_path) if hw_path is not None else None,

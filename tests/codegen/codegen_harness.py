@@ -45,10 +45,17 @@ class Run:
     reference: list[np.ndarray]
     report: dict[str, Any]
 
-    def check(self) -> None:
-        """Outputs allclose to onnxruntime; counters and on-chip size equal to the model."""
+    def check(self, *, deep: bool = False) -> None:
+        """Outputs allclose to onnxruntime (rtol 1e-4, atol 1e-5); counters and on-chip size
+        equal to the model.
+
+        ``deep``: the absolute tolerance is 1e-5 of the output's largest magnitude instead
+        (deep networks with He-scaled random weights reach logits ~100, where onnxruntime's
+        float sums and ours, accumulated in double, differ by ~1e-4 absolute).
+        """
         for ours, ref in zip(self.outputs, self.reference, strict=True):
-            np.testing.assert_allclose(ours, ref.reshape(ours.shape), rtol=1e-4, atol=1e-5)
+            atol = 1e-5 * max(1.0, float(np.abs(ref).max())) if deep else 1e-5
+            np.testing.assert_allclose(ours, ref.reshape(ours.shape), rtol=1e-4, atol=atol)
         expected = self.code.expected
         assert self.report["onchip_bytes"] == expected.buffer_bytes
         for g, (counts, cost) in enumerate(zip(self.report["groups"], expected.groups,

@@ -167,6 +167,7 @@ def test_counters_are_measured_not_copied() -> None:
 @pytest.mark.parametrize(("name", "resolution", "width", "budget"), [
     ("mobilenet_v2", (32, 32), 0.5, 64 * 1024),
     ("squeezenet1_1", (48, 48), None, 96 * 1024),
+    ("resnet18", (32, 32), None, 256 * 1024),
 ])
 def test_zoo_network_best_schedule(name: str, resolution: tuple[int, int],
                                    width: float | None, budget: int) -> None:
@@ -180,7 +181,7 @@ def test_zoo_network_best_schedule(name: str, resolution: tuple[int, int],
     point = best_schedule(workload, explore(workload, hw, max_group_layers=8))
     assert any(g.stop - g.first > 1 for g in point.schedule.groups)
     run = run_code(graph, workload, generate(graph, workload, point.schedule, hw))
-    run.check()
+    run.check(deep=name == "resnet18")
     assert run.report["onchip_bytes"] == point.buffer_bytes <= budget
 
 

@@ -12,6 +12,7 @@ from cnnmem.codegen.generate import (
     ELEMENT_BYTES,
     GeneratedCode,
     check_hw,
+    check_supported,
     generate,
     write_output_dir,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "GeneratedCode",
     "ProgramIO",
     "check_hw",
+    "check_supported",
     "generate",
     "load_schedule",
     "schedule_from_json",

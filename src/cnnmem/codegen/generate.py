@@ -107,6 +107,23 @@ def resolver(graph: Graph) -> Any:
     return resolve
 
 
+def check_supported(graph: Graph, workload: Workload) -> None:
+    """Raise one UnsupportedOperatorError listing every layer the generator cannot emit
+    (:func:`cnnmem.codegen.kernels.unsupported_reason`)."""
+    nodes = {n.name: n for n in graph.nodes}
+    problems = []
+    for layer in workload.layers:
+        node = nodes[layer.name]
+        why = unsupported_reason(layer, node)
+        if why is None and node.op_type == "Clip":
+            why = clip_problem(node)
+        if why is not None:
+            problems.append(f"{layer.name} ({node.op_type}: {why})")
+    if problems:
+        raise UnsupportedOperatorError(f"codegen cannot generate {len(problems)} layer(s): "
+                                       + ", ".join(problems))
+
+
 def generate(graph: Graph, workload: Workload, schedule: NetworkSchedule, hw: HardwareSpec,
              *, seed: int = 0) -> GeneratedCode:
     """Generate C99 for ``schedule`` of ``workload`` (extracted from ``graph``) on ``hw``.
@@ -120,19 +137,9 @@ def generate(graph: Graph, workload: Workload, schedule: NetworkSchedule, hw: Ha
         UnsupportedOperatorError: some layers cannot be generated (all are listed).
     """
     check_hw(hw)
+    check_supported(graph, workload)
     expected = evaluate_network(workload, schedule, hw)
     nodes = {n.name: n for n in graph.nodes}
-    problems = []
-    for layer in workload.layers:
-        node = nodes[layer.name]
-        why = unsupported_reason(layer, node)
-        if why is None and node.op_type == "Clip":
-            why = clip_problem(node)
-        if why is not None:
-            problems.append(f"{layer.name} ({node.op_type}: {why})")
-    if problems:
-        raise UnsupportedOperatorError(f"codegen cannot generate {len(problems)} layer(s): "
-                                       + ", ".join(problems))
     groups = []
     layouts = []
     for g, cost in zip(schedule.groups, expected.groups, strict=True):
