@@ -406,6 +406,174 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     return RestructureOutcome(_model_name(spec), result, graph, rewritten, before, after)
 
 
+REQUIREMENTS_DEFAULT_DTYPE = "int16"
+"""Element type of ``cnnmem requirements`` without ``--dtype`` and ``--hw`` (16-bit activations
+and weights, 32-bit partial sums)."""
+REQUIREMENTS_DEFAULT_BUFFER = "1MiB"
+"""Design budget of ``cnnmem requirements`` without ``--buffer`` and ``--hw``."""
+REQUIREMENTS_QUICK_GROUP_LAYERS = 2
+"""Longest fused group with ``quick=True`` (default 4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementsOutcome:
+    """What ``cnnmem requirements MODEL`` reports.
+
+    Attributes:
+        report: the :class:`~cnnmem.requirements.RequirementsReport`.
+    """
+
+    report: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (schema ``cnnmem.requirements/1``)."""
+        from cnnmem.requirements import report_dict
+
+        return report_dict(self.report)
+
+    def to_json(self) -> str:
+        """Deterministic JSON text of :meth:`as_dict` (sorted keys)."""
+        from cnnmem.report.tables import dumps_json
+
+        return dumps_json(self.as_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementsSuiteOutcome:
+    """What ``cnnmem requirements --suite`` reports.
+
+    Attributes:
+        entries: ``(domain, report)`` per suite network, in suite order.
+        seconds: wall time of the whole suite.
+    """
+
+    entries: tuple[tuple[str, Any], ...]
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: schema ``cnnmem.requirements/1`` with a ``networks`` list
+        (one report per network, plus its ``domain``)."""
+        from cnnmem.requirements import SCHEMA, report_dict
+
+        first = self.entries[0][1] if self.entries else None
+        return {"schema": SCHEMA, "suite": True,
+                "fps": first.fps if first else None,
+                "accounting": first.accounting() if first else "",
+                "networks": [{"domain": d, **report_dict(r, schema=False)}
+                             for d, r in self.entries],
+                "seconds": round(self.seconds, 3)}
+
+    def to_json(self) -> str:
+        """Deterministic JSON text of :meth:`as_dict`."""
+        from cnnmem.report.tables import dumps_json
+
+        return dumps_json(self.as_dict())
+
+
+def requirements_hardware(*, hw_path: str | None = None, buffer: str | None = None,
+                          dtype: str | DType | None = None,
+                          bandwidth: str | float | None = None) -> Any:
+    """The :class:`~cnnmem.dse.HardwareSpec` of ``cnnmem requirements``.
+
+    ``hw_path`` gives element sizes, DRAM bandwidth, compute and the budget; otherwise one
+    shared buffer of ``buffer`` (default :data:`REQUIREMENTS_DEFAULT_BUFFER`) with the DSE's
+    default bandwidth and compute (8 GB/s, 512 MACs/cycle at 800 MHz). ``buffer`` with a file
+    replaces its buffer(s) by one shared buffer. ``dtype`` sets activation and weight bytes to
+    its size and partial sums to ``max(4, size)``; without it, the file's sizes, or
+    :data:`REQUIREMENTS_DEFAULT_DTYPE`. ``bandwidth`` (``"25.6GB/s"``) replaces the DRAM
+    bandwidth.
+
+    Raises:
+        ConfigError: a bad file, size, dtype or rate.
+    """
+    from dataclasses import replace
+
+    from cnnmem.dse import HardwareSpec, load_hw, parse_size
+    from cnnmem.dse.hw import parse_rate
+
+    if hw_path is not None:
+        hw = load_hw(hw_path)
+        if buffer is not None:
+            hw = hw.with_shared_buffer(parse_size(buffer, what="--buffer"))
+    else:
+        hw = HardwareSpec.single_buffer(buffer or REQUIREMENTS_DEFAULT_BUFFER)
+    if dtype is None and hw_path is None:
+        dtype = REQUIREMENTS_DEFAULT_DTYPE
+    if dtype is not None:
+        size = (DType.parse(dtype) if isinstance(dtype, str) else dtype).itemsize
+        hw = replace(hw, act_bytes_per_element=size, weight_bytes_per_element=size,
+                     psum_bytes_per_element=max(4, size))
+    if bandwidth is not None:
+        hw = replace(hw, dram_bandwidth_bytes_per_s=parse_rate(bandwidth, what="--bandwidth"))
+    return hw
+
+
+def requirements(spec: str, *, fps: float = 30.0, resolution: tuple[int, int] | None = None,
+                 hw_path: str | None = None, buffer: str | None = None,
+                 dtype: str | DType | None = None, quick: bool = False,
+                 bandwidth: str | float | None = None, max_group_layers: int | None = None,
+                 input_shapes: Mapping[str, Sequence[int]] | None = None,
+                 width: float | None = None, progress: Any = None) -> RequirementsOutcome:
+    """On-chip memory and DRAM bandwidth requirements of a model (see ``cnnmem
+    requirements``).
+
+    ``import -> simplify -> workload -> per-layer scenarios S1..S5 -> fused groups S6 (DSE)
+    -> trade-off curve -> design points at the budget``. Hardware from
+    :func:`requirements_hardware`. ``quick`` limits fused groups to
+    :data:`REQUIREMENTS_QUICK_GROUP_LAYERS` layers (default
+    :data:`~cnnmem.requirements.analysis.DEFAULT_MAX_GROUP_LAYERS`).
+
+    Raises:
+        ConfigError: bad model options, hardware, dtype, rate or ``fps``.
+    """
+    from cnnmem.dse import extract_workload
+    from cnnmem.requirements import analyse
+    from cnnmem.requirements.analysis import DEFAULT_MAX_GROUP_LAYERS
+
+    hw = requirements_hardware(hw_path=hw_path, buffer=buffer, dtype=dtype,
+                               bandwidth=bandwidth)
+    if not fps > 0:
+        raise ConfigError(f"--fps must be a positive frame rate, got {fps}")
+    if max_group_layers is None:
+        max_group_layers = REQUIREMENTS_QUICK_GROUP_LAYERS if quick else \
+            DEFAULT_MAX_GROUP_LAYERS
+    graph = load(ModelOptions(spec, input_shapes, resolution, width, True))
+    workload = extract_workload(graph)
+    report = analyse(workload, hw, fps=fps, max_group_layers=max_group_layers,
+                     progress=progress)
+    if report.model != _model_name(spec):
+        from dataclasses import replace
+
+        report = replace(report, model=_model_name(spec))
+    return RequirementsOutcome(report)
+
+
+def requirements_suite(*, fps: float = 30.0, hw_path: str | None = None,
+                       buffer: str | None = None, dtype: str | DType | None = None,
+                       quick: bool = False, bandwidth: str | float | None = None,
+                       progress: Any = None) -> RequirementsSuiteOutcome:
+    """:func:`requirements` of every network of the domain suite
+    (:data:`cnnmem.requirements.SUITE`) at its suite resolution; ``progress(done, total,
+    name)`` after each network.
+
+    Raises:
+        ConfigError: bad hardware, dtype, rate or ``fps``.
+    """
+    import time
+
+    from cnnmem.requirements import SUITE
+
+    start = time.perf_counter()
+    entries = []
+    for i, net in enumerate(SUITE):
+        out = requirements(net.name, fps=fps, resolution=net.resolution, hw_path=hw_path,
+                           buffer=buffer, dtype=dtype, quick=quick, bandwidth=bandwidth)
+        entries.append((net.domain, out.report))
+        if progress is not None:
+            progress(i + 1, len(SUITE), net.name)
+    return RequirementsSuiteOutcome(tuple(entries), time.perf_counter() - start)
+
+
 REPORT_PLANNERS = ("naive", "pingpong", "greedy", "overlap", "optimal")
 """Planners compared by ``cnnmem report`` (``--quick`` leaves out ``optimal``)."""
 REPORT_DEFAULT_BUFFER = "1MiB"

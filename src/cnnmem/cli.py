@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output-dir", metavar="DIR", required=True,
                     help="write report.html, JSON, CSV and figures to DIR")
 
+    _add_requirements_parser(sub)
+
     cg = sub.add_parser("codegen", help="plain C99 of a fused/tiled schedule that counts its "
                                         "DRAM transfers")
     _add_model_args(cg)
@@ -570,9 +572,128 @@ def _cmd_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _add_requirements_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rq = sub.add_parser("requirements",
+                        help="on-chip memory and DRAM bandwidth per dataflow scenario (S1..S6), "
+                             "trade-off curve, design points; --suite: domain comparison")
+    rq.add_argument("model", nargs="?",
+                    help="an .onnx or .tflite file, or a built-in network (omit with --suite)")
+    rq.add_argument("--suite", action="store_true",
+                    help="the built-in domain suite (classification, detection, denoising, "
+                         "super-resolution, segmentation) at its own resolutions")
+    rq.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
+                    help="pin an ONNX input's shape (repeatable)")
+    rq.add_argument("--resolution", type=_resolution, metavar="HxW",
+                    help="input resolution of a built-in network")
+    rq.add_argument("--width", type=_positive_float, metavar="W",
+                    help="width multiplier of a built-in network that has one")
+    rq.add_argument("--fps", type=_positive_float, default=30.0,
+                    help="target frame rate (default 30)")
+    rq.add_argument("--hw", metavar="HW.yaml",
+                    help="hardware: element sizes, DRAM bandwidth, MACs/cycle, clock, budget")
+    rq.add_argument("--buffer", metavar="SIZE",
+                    help="on-chip budget of the design points (one shared buffer; default "
+                         "1MiB, or the --hw file's buffers)")
+    rq.add_argument("--dtype", metavar="T",
+                    help="element type of activations and weights (partial sums: max(4 B, "
+                         "T)); default int16, or the --hw file's sizes")
+    rq.add_argument("--bandwidth", metavar="RATE",
+                    help="DRAM bandwidth for the achievable fps (e.g. 25.6GB/s; default 8GB/s "
+                         "or the --hw file's)")
+    rq.add_argument("--max-group-layers", type=int, metavar="L",
+                    help="longest fused group of S6 (default 4; 2 with --quick)")
+    rq.add_argument("--quick", action="store_true", help="smaller fused-group search")
+    rq.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="result as JSON to FILE (or stdout)")
+    rq.add_argument("--csv", metavar="FILE",
+                    help="one CSV row per layer (per network with --suite) to FILE")
+    rq.add_argument("-o", "--output-dir", metavar="DIR",
+                    help="write JSON, CSV and figures (per-layer bars, trade-off curve; "
+                         "domain comparison with --suite) to DIR")
+
+
+def _cmd_requirements(args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from cnnmem import api
+    from cnnmem.report.tables import write_text
+    from cnnmem.requirements import layers_csv, suite_csv
+    from cnnmem.requirements import tables as rt
+
+    if args.suite and (args.model or args.resolution or args.input_shape or args.width):
+        raise ConfigError("--suite runs the built-in networks at their own resolutions: "
+                          "give no MODEL, --resolution, --input-shape or --width")
+    if not args.suite and not args.model:
+        raise ConfigError("give a MODEL (file or built-in network) or --suite")
+    if args.max_group_layers is not None and args.max_group_layers < 1:
+        raise ConfigError("--max-group-layers must be >= 1")
+    common = {"fps": args.fps, "hw_path": args.hw, "buffer": args.buffer, "dtype": args.dtype,
+              "quick": args.quick, "bandwidth": args.bandwidth}
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    with Progress(console=console, transient=True, disable=args.json == "-") as bar:
+        task = bar.add_task("requirements", total=None)
+        if args.suite:
+            suite = api.requirements_suite(
+                **common, progress=lambda d, t, name: bar.update(
+                    task, completed=d, total=t, description=f"suite: {name} done"))
+        else:
+            one = api.requirements(args.model, **common,
+                                   max_group_layers=args.max_group_layers,
+                                   input_shapes=_input_shapes(args), resolution=args.resolution,
+                                   width=args.width,
+                                   progress=lambda d, t: bar.update(task, completed=d, total=t))
+    if args.suite:
+        text, csv_text = suite.to_json(), suite_csv(suite.entries)
+        if out_dir is not None:
+            from cnnmem.report.requirements_plots import domain_comparison
+
+            write_text(out_dir / "requirements_suite.json", text)
+            write_text(out_dir / "requirements_suite.csv", csv_text)
+            domain_comparison(suite.entries, out_dir / "requirements_domains.png")
+    else:
+        text, csv_text = one.to_json(), layers_csv(one.report)
+        if out_dir is not None:
+            from cnnmem.report.requirements_plots import layer_bars, tradeoff_curve
+
+            write_text(out_dir / "requirements.json", text)
+            write_text(out_dir / "requirements.csv", csv_text)
+            layer_bars(one.report, out_dir / "requirements_layers.png")
+            tradeoff_curve(one.report, out_dir / "requirements_tradeoff.png")
+    if args.csv:
+        write_text(args.csv, csv_text)
+    if args.json == "-":
+        sys.stdout.write(text)
+        return 0
+    if args.json:
+        write_text(args.json, text)
+    if args.suite:
+        console.print(rt.suite_table(suite.entries))
+        first = suite.entries[0][1]
+        console.print(f"accounting: {first.accounting()}", soft_wrap=True)
+        console.print(f"suite time {suite.seconds:.1f} s (fused groups of at most "
+                      f"{first.max_group_layers} layers)", soft_wrap=True)
+    else:
+        r = one.report
+        console.print(rt.layer_table(r))
+        console.print(rt.scenario_table(r))
+        console.print(rt.tradeoff_table(r))
+        console.print(rt.design_table(r))
+        console.print(rt.design_summary(r), soft_wrap=True)
+        console.print(f"hardware: {r.hw.describe()}", soft_wrap=True)
+        console.print(f"accounting: {r.accounting()}", soft_wrap=True)
+        console.print(f"time {r.seconds:.1f} s (fused groups of at most {r.max_group_layers} "
+                      "layers)", soft_wrap=True)
+    for path in (args.json, args.csv, args.output_dir):
+        if path:
+            console.print(f"wrote {path}", soft_wrap=True)
+    return 0
+
+
 _COMMANDS = {"zoo": _cmd_zoo, "profile": _cmd_profile, "plan": _cmd_plan,
              "restructure": _cmd_restructure, "explore": _cmd_explore, "export": _cmd_export,
-             "report": _cmd_report}
+             "report": _cmd_report, "requirements": _cmd_requirements}
 
 
 _COMMANDS["codegen"] = _cmd_codegen
