@@ -176,7 +176,8 @@ class RequirementsReport:
         layer_by_layer_front: the same with one layer per group.
         compulsory_dram_bytes: each graph input, weight and output crossing DRAM once.
         design: the network at the design points, or ``None`` if some layer does not fit.
-        fused_at_budget: the least-traffic fused schedule within the budget (``None``: none).
+        fused_at_budget: the least-traffic point of the fused front within the budget's total
+            bytes, seen as one shared buffer (``None``: none fits).
         max_group_layers: longest fused group of S6.
         seconds: analysis time (not part of the results' determinism).
     """
@@ -313,7 +314,7 @@ def analyse(workload: Workload, hw: HardwareSpec, *, fps: float = 30.0,
     bandwidth, compute and the design budget (its buffer(s)).
 
     Raises:
-        ConfigError: ``fps`` not positive, or ``max_group_layers`` < 1.
+        ConfigError: ``fps`` not positive, ``max_group_layers`` < 1, or no compute layers.
     """
     import time
 
@@ -321,6 +322,8 @@ def analyse(workload: Workload, hw: HardwareSpec, *, fps: float = 30.0,
         raise ConfigError(f"--fps must be a positive frame rate, got {fps!r}")
     if max_group_layers < 1:
         raise ConfigError(f"--max-group-layers must be >= 1, got {max_group_layers}")
+    if not workload.layers:
+        raise ConfigError(f"{workload.name}: no compute layers to analyse")
     start = time.perf_counter()
     a_b, w_b = hw.act_bytes_per_element, hw.weight_bytes_per_element
     layers: list[LayerRequirements] = []
