@@ -32,6 +32,11 @@ def test_json_schema_and_content(capsys: pytest.CaptureFixture[str]) -> None:
     for key in ("weight_bytes", "input_bytes", "output_bytes", "macs", "scenarios", "design"):
         assert key in layer
     assert layer["design"]["rationale"]
+    # compute-paced bandwidth: the layer's traffic in its MAC share of the frame time
+    p1 = layer["scenarios"]["S1"]
+    share = layer["macs"] / data["totals"]["macs"]
+    assert p1["paced_bandwidth_bytes_per_s"] == pytest.approx(p1["dram_bytes"] * 60 / share)
+    assert data["layers"][-1]["scenarios"]["S1"]["paced_bandwidth_bytes_per_s"] is None  # Sub
     fused = data["tradeoff"]["fused"]
     assert [p["buffer_bytes"] for p in fused] == sorted(p["buffer_bytes"] for p in fused)
     assert data["max_group_layers"] == 2

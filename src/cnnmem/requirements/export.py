@@ -53,13 +53,19 @@ def _schedule(s: GroupSchedule) -> dict[str, Any]:
             "weights_resident": s.weights_resident}
 
 
-def _layer_point(p: ScenarioPoint, fps: float) -> dict[str, Any]:
+def _layer_point(p: ScenarioPoint, fps: float, mac_share: float) -> dict[str, Any]:
+    """A layer's scenario point. ``bandwidth_bytes_per_s`` is its share of the network
+    figure (traffic x fps); ``paced_bandwidth_bytes_per_s`` is what the layer needs while it
+    runs if the frame time is split between layers in proportion to their MACs (compute-paced):
+    ``traffic x fps / mac_share`` (``None`` for layers without MACs)."""
     c = p.cost
     return {"buffer_bytes": p.buffer_bytes, "dram_bytes": p.dram_bytes,
             "dram_read_bytes": c.dram_read_bytes, "dram_write_bytes": c.dram_write_bytes,
             "dram_weight_read_bytes": c.dram_weight_read_bytes,
-            "bandwidth_bytes_per_s": p.dram_bytes * fps, "macs": c.macs,
-            "schedule": _schedule(p.schedule)}
+            "bandwidth_bytes_per_s": p.dram_bytes * fps,
+            "paced_bandwidth_bytes_per_s": (p.dram_bytes * fps / mac_share if mac_share > 0
+                                            else None),
+            "macs": c.macs, "schedule": _schedule(p.schedule)}
 
 
 def _network_point(r: RequirementsReport, p: NetworkPoint) -> dict[str, Any]:
@@ -110,12 +116,14 @@ def report_dict(r: RequirementsReport, *, schema: bool = True) -> dict[str, Any]
         "layers": [{"index": la.index, "name": la.name, "op": la.op_type,
                     "weight_bytes": la.weight_bytes, "input_bytes": la.input_bytes,
                     "output_bytes": la.output_bytes, "macs": la.macs,
-                    "scenarios": {s.value: _layer_point(la.minimum(s), r.fps)
+                    "scenarios": {s.value: _layer_point(la.minimum(s), r.fps,
+                                                        la.macs / max(r.macs, 1))
                                   for s in LAYER_SCENARIOS},
                     "design": {"scenario": (la.design.point.scenario.value
                                             if la.design.point else None),
                                "rationale": la.design.rationale,
-                               **(_layer_point(la.design.point, r.fps)
+                               **(_layer_point(la.design.point, r.fps,
+                                               la.macs / max(r.macs, 1))
                                   if la.design.point else {})}}
                    for la in r.layers],
         "tradeoff": {"fused": _curve(r, r.fused_front),
