@@ -626,7 +626,7 @@ class ReportData:
     restructure_note: str
     explored: ExploreOutcome | None
     explore_note: str
-    requirements: Any
+    requirements: RequirementsOutcome | None
     requirements_note: str
     seed: int = 0
 
@@ -714,19 +714,13 @@ def report(spec: str, output_dir: str | Path, *, hw_path: str | None = None,
 
     step("requirements", 0, None)
     reqs, reqs_note = None, ""
-    requirements_fn = globals().get("requirements")
-    if requirements_fn is None:
-        reqs_note = ("this version of cnnmem has no requirements analysis "
-                     "(cnnmem.api.requirements, the 'requirements across domains' issue, is "
-                     "not implemented yet)")
-    else:
-        try:
-            reqs = requirements_fn(spec, fps=fps, resolution=resolution, hw_path=hw_path,
-                                   buffer=None if hw_path else buffer,
-                                   dtype=requirements_dtype, quick=quick,
-                                   input_shapes=shapes, width=width)
-        except CnnmemError as e:
-            reqs_note = f"requirements failed: {e}"
+    try:
+        reqs = requirements(spec, fps=fps, resolution=resolution, hw_path=hw_path,
+                            buffer=None if hw_path else buffer, dtype=requirements_dtype,
+                            quick=quick, input_shapes=shapes, width=width,
+                            progress=lambda done, total: step("requirements", done, total))
+    except CnnmemError as e:
+        reqs_note = f"requirements failed: {e}"
 
     step("write report", 0, None)
     command = _report_command(spec, shapes, resolution, width,

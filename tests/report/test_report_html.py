@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from cnnmem.api import report
 from cnnmem.frontend.onnx_export import save_onnx
 from cnnmem.ir.builder import GraphBuilder
-from cnnmem.report.bundle import Figure, rows_csv
+from cnnmem.report.bundle import Figure, rows_csv, write_report
 from cnnmem.report.html import SECTIONS, Cell, esc, figure, table
 
 EVIL = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
@@ -115,3 +116,11 @@ def test_names_from_the_model_are_escaped_and_output_is_deterministic(tmp_path: 
     s = json.loads((tmp_path / "a" / "report.json").read_text())
     assert s["plans"]["overlap"]["fits"] is False
     assert "does not fit" in s["verdict"]
+    # a section whose analysis is missing says so instead of showing numbers
+    data = replace(first.data, requirements=None, requirements_note="not computed <here>")
+    html, files = write_report(data, tmp_path / "c")
+    page = html.read_text()
+    assert ('<p class="unavailable">Requirements are unavailable: not computed &lt;here&gt;.'
+            in page)
+    assert not (tmp_path / "c" / "requirements.json").exists()
+    assert all(f.parent == tmp_path / "c" for f in files)

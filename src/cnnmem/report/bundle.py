@@ -206,7 +206,12 @@ def _plan_files(data: ReportData, out: _Folder) -> list[Figure]:
 
 
 def _profile_files(data: ReportData, out: _Folder, budget: int) -> list[Figure]:
-    from cnnmem.report.report_plots import arena_summary, layer_bars, live_memory
+    from cnnmem.report.report_plots import (
+        RESTRUCTURED_COLOR,
+        arena_summary,
+        layer_bars,
+        live_memory,
+    )
 
     p = data.profile
     acct = p.accounting.describe()
@@ -218,9 +223,11 @@ def _profile_files(data: ReportData, out: _Folder, budget: int) -> list[Figure]:
             for r in data.plans]
     if data.restructured is not None:
         rr = data.restructured.result
-        bars.append((f"restructured ({rr.planner})", rr.peak_after_bytes, "#17becf"))
+        bars.append((f"restructured ({rr.planner})", rr.peak_after_bytes,
+                     RESTRUCTURED_COLOR))
         if rr.overlap_after_bytes is not None:
-            bars.append(("restructured (overlap)", rr.overlap_after_bytes, "#17becf"))
+            bars.append(("restructured (overlap)", rr.overlap_after_bytes,
+                         RESTRUCTURED_COLOR))
     arena_summary(bars, budget_bytes=budget,
                   lower_bound_bytes=min(r.lower_bound_bytes for r in data.plans),
                   title=f"{data.model}: activation arena per planner vs on-chip budget",

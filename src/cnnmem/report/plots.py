@@ -85,9 +85,11 @@ def live_curves(before: tuple[int, ...], after: tuple[int, ...], title: str,
     plt = _pyplot()
     scale, unit = _unit(max((*before, *after, 1)))
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
-    ax.plot(range(len(before)), [b / scale for b in before], color="#1f77b4",
+    # not planner colours (PLANNER_COLORS): slate before, cyan after (the report's colour for
+    # restructured figures)
+    ax.plot(range(len(before)), [b / scale for b in before], color="#34495e",
             label=f"before (peak {max(before, default=0) / scale:.2f} {unit})")
-    ax.plot(range(len(after)), [b / scale for b in after], color="#2ca02c",
+    ax.plot(range(len(after)), [b / scale for b in after], color="#17becf",
             label=f"after (peak {max(after, default=0) / scale:.2f} {unit})")
     ax.set_xlabel("schedule step (layer)")
     ax.set_ylabel(f"live activations ({unit})")

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 BUDGET_COLOR = "#9467bd"
 """The on-chip budget line (not a planner colour)."""
 PEAK_COLOR = "#d62728"
+RESTRUCTURED_COLOR = "#17becf"
+"""Restructured (rewritten-graph) figures, as in :func:`cnnmem.report.plots.live_curves`."""
 LOG_RATIO = 20.0
 """Use a log axis when the largest plotted value exceeds the smallest nonzero one by this."""
 
@@ -38,6 +40,29 @@ def wrap_title(title: str, accounting: str, width: int = 110) -> str:
 
 def _title(ax: Any, title: str, accounting: str) -> None:
     ax.set_title(wrap_title(title, accounting), fontsize=9)
+
+
+def _annotate_peak(ax: Any, x: float, y: float, text: str, n: int) -> None:
+    """Label the peak, on the side of it that has room (left in the right half)."""
+    right_half = x > n / 2
+    ax.annotate(text, (x, y), xytext=(-10 if right_half else 10, 4),
+                textcoords="offset points", fontsize=8, color=PEAK_COLOR,
+                ha="right" if right_half else "left", va="bottom")
+
+
+def _finish(ax: Any, values: Sequence[float], scale: float, ylabel: str) -> None:
+    """Log or linear y axis with headroom for the peak label; the legend under the axes."""
+    top = max(values, default=1) / scale
+    if _wants_log(values):
+        ax.set_yscale("log")
+        ax.set_ylim(top=top * 3)
+        ylabel += ", log scale"
+    else:
+        ax.set_ylim(0, top * 1.15)
+    ax.set_ylabel(f"bytes ({ylabel})")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
+              frameon=False)
+    ax.grid(alpha=0.3, which="both")
 
 
 def arena_summary(bars: Sequence[tuple[str, int, str]], *, budget_bytes: int | None,
@@ -91,7 +116,7 @@ def layer_bars(names: Sequence[str], output_bytes: Sequence[int], weight_bytes: 
     values = [*output_bytes, *weight_bytes, *live_bytes]
     scale, unit = _unit(max(values, default=1))
     n = len(names)
-    fig, ax = plt.subplots(figsize=(max(8.0, min(18.0, 0.09 * n + 6)), 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(8.0, min(18.0, 0.09 * n + 6)), 5.4), dpi=110)
     xs = range(n)
     colors = [PEAK_COLOR if i == peak_index else "#8c9bb0" for i in xs]
     ax.bar(xs, [v / scale for v in live_bytes], width=0.85, color=colors,
@@ -101,17 +126,12 @@ def layer_bars(names: Sequence[str], output_bytes: Sequence[int], weight_bytes: 
     ax.plot(xs, [v / scale if v else float("nan") for v in weight_bytes], ".",
             color="#ff7f0e", markersize=4, label="weights")
     if 0 <= peak_index < n:
-        ax.annotate(f"peak: {names[peak_index]}\n{live_bytes[peak_index] / scale:.2f} {unit}",
-                    (peak_index, live_bytes[peak_index] / scale), xytext=(8, 0),
-                    textcoords="offset points", fontsize=8, color=PEAK_COLOR, va="bottom")
-    log = _wants_log(values)
-    if log:
-        ax.set_yscale("log")
+        _annotate_peak(ax, peak_index, live_bytes[peak_index] / scale,
+                       f"peak: {names[peak_index]}\n{live_bytes[peak_index] / scale:.2f} {unit}",
+                       n)
     ax.set_xlim(-1, n)
     ax.set_xlabel("layer (schedule step)")
-    ax.set_ylabel(f"bytes ({unit}" + (", log scale)" if log else ")"))
-    ax.legend(fontsize=8, loc="upper right")
-    ax.grid(axis="y", alpha=0.3, which="both")
+    _finish(ax, values, scale, unit)
     _title(ax, title, accounting)
     return _save(plt, fig, path)
 
@@ -124,7 +144,7 @@ def live_memory(live_bytes: Sequence[int], peak_step: int, peak_layer: str,
     plt = _pyplot()
     values = [*live_bytes, *arenas.values()] + ([budget_bytes] if budget_bytes else [])
     scale, unit = _unit(max(values, default=1))
-    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5.4), dpi=110)
     xs = range(len(live_bytes))
     ax.fill_between(xs, [v / scale for v in live_bytes], step="mid", color="#c7d3e3")
     ax.step(xs, [v / scale for v in live_bytes], where="mid", color="#34495e", linewidth=1.0,
@@ -132,25 +152,18 @@ def live_memory(live_bytes: Sequence[int], peak_step: int, peak_layer: str,
     if 0 <= peak_step < len(live_bytes):
         peak = live_bytes[peak_step] / scale
         ax.plot([peak_step], [peak], "v", color=PEAK_COLOR, markersize=8)
-        ax.annotate(f"peak at step {peak_step}: {peak_layer}\n{peak:.2f} {unit}",
-                    (peak_step, peak), xytext=(10, 4), textcoords="offset points",
-                    fontsize=8, color=PEAK_COLOR)
+        _annotate_peak(ax, peak_step, peak,
+                       f"peak at step {peak_step}: {peak_layer}\n{peak:.2f} {unit}",
+                       len(live_bytes))
     for name, arena in arenas.items():
         ax.axhline(arena / scale, color=PLANNER_COLORS.get(name, "gray"), linewidth=1.1,
                    linestyle="--", label=f"{name} arena {arena / scale:.2f} {unit}")
     if budget_bytes:
         ax.axhline(budget_bytes / scale, color=BUDGET_COLOR, linewidth=1.8,
                    label=f"on-chip budget {budget_bytes / scale:.2f} {unit}")
-    log = _wants_log(values)
-    if log:
-        ax.set_yscale("log")
-    else:
-        ax.set_ylim(0, max(values, default=1) / scale * 1.12)
     ax.set_xlim(-0.5, max(len(live_bytes) - 0.5, 0.5))
     ax.set_xlabel("schedule step (layer)")
-    ax.set_ylabel(f"bytes ({unit}" + (", log scale)" if log else ")"))
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
-    ax.grid(alpha=0.3, which="both")
+    _finish(ax, values, scale, unit)
     _title(ax, title, accounting)
     return _save(plt, fig, path)
 
@@ -167,7 +180,7 @@ def plan_footprints(results: Sequence[PlanResult], *, title: str, accounting: st
     required = min((r for r in results), key=lambda r: r.lower_bound_bytes).layers
     values = [*live, *(row.extent_bytes for r in results for row in r.layers)]
     scale, unit = _unit(max(values, default=1))
-    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5.4), dpi=110)
     xs = range(len(live))
     ax.step(xs, [v / scale for v in live], where="mid", color="#7f8c8d", linewidth=2.2,
             alpha=0.5, label="live bytes (disjoint footprint)")
@@ -177,14 +190,7 @@ def plan_footprints(results: Sequence[PlanResult], *, title: str, accounting: st
         ax.step(xs, [row.extent_bytes / scale for row in r.layers], where="mid",
                 color=PLANNER_COLORS.get(r.planner, "gray"), linewidth=1.0,
                 label=f"{r.planner}: address range used")
-    log = _wants_log(values)
-    if log:
-        ax.set_yscale("log")
-    else:
-        ax.set_ylim(0, max(values, default=1) / scale * 1.12)
     ax.set_xlabel("schedule step (layer)")
-    ax.set_ylabel(f"bytes ({unit}" + (", log scale)" if log else ")"))
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
-    ax.grid(alpha=0.3, which="both")
+    _finish(ax, values, scale, unit)
     _title(ax, title, accounting)
     return _save(plt, fig, path)
