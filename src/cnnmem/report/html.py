@@ -248,7 +248,7 @@ def _placement(data: ReportData, figs: Sequence[str]) -> str:
                      Cell({True: "proven", False: "not proven", None: "-"}[r.plan.optimal]),
                      Cell("passed"),
                      Cell(detail,
-                          cls="yes" if r.verified else ("no" if r.verified is False else ""))])
+                          cls="ok-text" if r.verified else ("no" if r.verified is False else ""))])
     plans = _add_swatches(table(("planner", "arena", "vs pingpong", "lower bound",
                                  "fragmentation", "optimal", "overlap checker",
                                  "execution proof"), rows), [r.planner for r in data.plans])

@@ -36,12 +36,15 @@ dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border-bottom: 1px solid var(--line); padding: 3px 9px; text-align: left;
          vertical-align: top; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th { background: var(--panel); position: sticky; top: 36px; }
+.scroll th { top: 0; }
+td:first-child { white-space: nowrap; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th::after { content: " \\2195"; color: #9aa4b1; font-size: 11px; }
 tr.peak td { background: #fde8e7; font-weight: 600; }
 .yes { color: var(--ok); font-weight: 600; } .no { color: var(--bad); font-weight: 600; }
+.ok-text { color: var(--ok); }
 .scroll { max-height: 560px; overflow: auto; border: 1px solid var(--line); }
 .sw { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
       margin-right: 6px; vertical-align: -1px; border: 1px solid rgba(0,0,0,.3); }
