@@ -15,6 +15,7 @@ from cnnmem.frontend.onnx_export import save_onnx
 from cnnmem.ir.builder import GraphBuilder
 from cnnmem.report.bundle import Figure, rows_csv, write_report
 from cnnmem.report.html import SECTIONS, Cell, esc, figure, table
+from cnnmem.report.plots import PLANNER_COLORS
 
 EVIL = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
 
@@ -34,6 +35,12 @@ def test_table_escapes_cells_and_marks_numbers_for_sorting() -> None:
     assert '<td class="num" data-v="7.0">7</td>' in html
     assert '<tr class="peak">' in html
     assert '<th class="num">bytes</th>' in html and "<th>name</th>" in html
+
+
+def test_planner_cells_carry_the_planner_colour() -> None:
+    html = table(("planner",), [[Cell("overlap", planner="overlap")]])
+    assert (f'<td><span class="sw" style="background:{PLANNER_COLORS["overlap"]}"></span>'
+            "overlap</td>") in html
 
 
 def test_cell_size_of_missing_value() -> None:

@@ -85,10 +85,6 @@ def activation_budget(hw: Any) -> int:
     return int(hw.shared_buffer_bytes)
 
 
-def _is_integer_graph(metadata: dict[str, str]) -> bool:
-    return metadata.get("source_format") == "tflite" or metadata.get("qdq_folded") == "true"
-
-
 def summary(data: ReportData) -> dict[str, Any]:
     """Section 1 as data (schema ``cnnmem.report/1``): does the network fit, under which
     accounting, and what does the best schedule cost in DRAM bandwidth."""

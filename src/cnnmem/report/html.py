@@ -48,11 +48,13 @@ def esc(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """A table cell: escaped ``text``, an optional numeric sort key and a CSS class."""
+    """A table cell: escaped ``text``, an optional numeric sort key, a CSS class, and the
+    planner whose colour swatch goes before the text (if any)."""
 
     text: str
     sort: float | None = None
     cls: str = ""
+    planner: str = ""
 
     @classmethod
     def num(cls, value: float, text: str | None = None) -> Cell:
@@ -85,7 +87,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Cell | str]], *,
             attrs = f' class="{cell.cls}"' if cell.cls else ""
             if cell.sort is not None:
                 attrs += f' data-v="{cell.sort!r}"'
-            cells.append(f"<td{attrs}>{esc(cell.text)}</td>")
+            mark = swatch(cell.planner) if cell.planner else ""
+            cells.append(f"<td{attrs}>{mark}{esc(cell.text)}</td>")
         row_attrs = f' class="{esc(cls)}"' if cls else ""
         body.append(f"<tr{row_attrs}>" + "".join(cells) + "</tr>")
     head = "".join(("<th class=\"num\">" if j in numeric else "<th>") + f"{esc(h)}</th>"
@@ -139,11 +142,11 @@ def _summary(data: ReportData, s: Mapping[str, Any], figs: str) -> str:
     rows = []
     for r in data.plans:
         gap = r.arena_bytes - budget
-        rows.append([Cell(r.planner), Cell.size(r.arena_bytes), Cell.size(r.lower_bound_bytes),
+        rows.append([Cell(r.planner, planner=r.planner), Cell.size(r.arena_bytes),
+                     Cell.size(r.lower_bound_bytes),
                      Cell("yes" if gap <= 0 else f"no (+{human_bytes(gap)})",
                           float(gap), "yes" if gap <= 0 else "no")])
     planners = table(("planner", "arena", "lower bound (its rules)", "fits the budget"), rows)
-    planners = _add_swatches(planners, [r.planner for r in data.plans])
     pairs = [("on-chip budget", f"{human_bytes(budget)} ({budget:,} B) for activations — "
                                 f"{data.budget_source}; {s['hw']}"),
              ("peak live activations", f"{human_bytes(s['peak_live_bytes'])} at layer "
@@ -187,15 +190,6 @@ def _summary(data: ReportData, s: Mapping[str, Any], figs: str) -> str:
              if data.quick else "")
     return (f'<div class="verdict {level}">{esc(s["verdict"][:1].upper() + s["verdict"][1:])}'
             f"</div>{quick}{kv(pairs)}{planners}{figs}<h3>Accounting</h3>{accounting}")
-
-
-def _add_swatches(table_html: str, planners: Sequence[str]) -> str:
-    """Prefix each planner's first cell with its colour swatch (planner names are fixed
-    identifiers, so the escaped text is found verbatim)."""
-    for name in planners:
-        table_html = table_html.replace(f"<td>{esc(name)}</td>",
-                                        f"<td>{swatch(name)}{esc(name)}</td>", 1)
-    return table_html
 
 
 def _memory(data: ReportData, figs: str) -> str:
@@ -242,16 +236,15 @@ def _placement(data: ReportData, figs: Sequence[str]) -> str:
         proof = {True: "proven", False: "FAILED", None: "not run"}[r.verified]
         detail = "skipped (--quick)" if data.quick and r.verified is None else \
             f"{proof}: {r.verification}"
-        rows.append([Cell(r.planner), Cell.size(r.arena_bytes),
+        rows.append([Cell(r.planner, planner=r.planner), Cell.size(r.arena_bytes),
                      Cell.num(change, f"{change:+.1f}%"), Cell.size(r.lower_bound_bytes),
                      Cell.size(r.fragmentation_bytes),
                      Cell({True: "proven", False: "not proven", None: "-"}[r.plan.optimal]),
                      Cell("passed"),
                      Cell(detail,
                           cls="ok-text" if r.verified else ("no" if r.verified is False else ""))])
-    plans = _add_swatches(table(("planner", "arena", "vs pingpong", "lower bound",
-                                 "fragmentation", "optimal", "overlap checker",
-                                 "execution proof"), rows), [r.planner for r in data.plans])
+    plans = table(("planner", "arena", "vs pingpong", "lower bound", "fragmentation",
+                   "optimal", "overlap checker", "execution proof"), rows)
     overlap = next((r for r in data.plans if r.planner == "overlap"), data.plans[-1])
     fp_rows = [[Cell.num(r.step), Cell(r.layer), Cell(r.op), Cell.size(r.live_bytes),
                 Cell.size(r.required_bytes), Cell.size(r.extent_bytes),
