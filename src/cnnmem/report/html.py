@@ -304,10 +304,16 @@ def _restructuring(data: ReportData, figs: str, onnx_name: str | None) -> str:
     else:
         link = ('<p class="note">The source is a TFLite model, which cannot be written back '
                 "as ONNX: no rewritten file.</p>")
-    segments = table(("#", "first layer", "last layer", "layers", "axis", "tiles"),
-                     [[Cell.num(i), Cell(seg.layers[0]), Cell(seg.layers[-1]),
-                       Cell.num(len(seg.layers)), Cell(seg.axis), Cell.num(seg.parts)]
-                      for i, seg in enumerate(r.segments)])
+    # the segments' JSON form: "parts" is the number of tiles, "grid" (when present) the
+    # row bands x column bands of an H x W tiling
+    rows = []
+    for i, seg in enumerate(s.as_dict() for s in r.segments):
+        grid = "x".join(map(str, seg["grid"])) if seg.get("grid") else str(seg["parts"])
+        rows.append([Cell.num(i), Cell(seg["layers"][0]), Cell(seg["layers"][-1]),
+                     Cell.num(len(seg["layers"])), Cell(seg["axis"]),
+                     Cell.num(seg["parts"]), Cell(grid)])
+    segments = table(("#", "first layer", "last layer", "layers", "axis", "tiles",
+                      "grid (rows x cols)"), rows)
     front = table(("peak", "MACs", "MAC overhead", "segments"),
                   [[Cell.size(p.peak_bytes), Cell.num(p.macs, human_count(p.macs)),
                     Cell.num(p.overhead, f"{100 * p.overhead:+.2f}%"),
