@@ -447,3 +447,161 @@ def test_unused_tensor_helper_is_consistent() -> None:
     t: Tensor = g.node("c1").outputs[0]
     assert t.shape == (1, 3, 8, 5)
 
+
+
+# ----------------------------------------------------------------------------- H x W tiles
+def independent_grid_recomputed_macs(graph: Graph, segment: Sequence[str], rows: int,
+                                     cols: int) -> int:
+    """Recomputed MACs of an H x W tiling from element-by-element dependencies: for every
+    tile, the set of (row, column) cells each tensor must provide (the union over its readers'
+    windows), whose bounding box is what a tile computes; summed over tiles minus the layer
+    size, times the MACs of one output element."""
+    nodes = [n for n in graph.nodes if n.name in set(segment)]
+    y = nodes[-1].outputs[0]
+    computed = {n.name: 0 for n in nodes}
+    for t in range(rows):
+        for u in range(cols):
+            r0, r1 = t * y.shape[2] // rows, (t + 1) * y.shape[2] // rows
+            c0, c1 = u * y.shape[3] // cols, (u + 1) * y.shape[3] // cols
+            need: dict[str, set[tuple[int, int]]] = {
+                y.name: {(r, c) for r in range(r0, r1) for c in range(c0, c1)}}
+            for node in reversed(nodes):
+                cells = need[node.outputs[0].name]
+                rs = range(min(r for r, _ in cells), max(r for r, _ in cells) + 1)
+                cs = range(min(c for _, c in cells), max(c for _, c in cells) + 1)
+                computed[node.name] += len(rs) * len(cs)
+                g = node.geometry
+                for x in node.activation_inputs:
+                    wanted = need.setdefault(x.name, set())
+                    for r in rs:
+                        for c in cs:
+                            if g is None:
+                                wanted.add((r, c))
+                                continue
+                            # every cell of the window's extent: a contiguous tile holds the
+                            # cells between dilated taps too
+                            for i in range(g.dilation[0] * (g.kernel[0] - 1) + 1):
+                                for j in range(g.dilation[1] * (g.kernel[1] - 1) + 1):
+                                    rr = r * g.stride[0] - g.pads[0] + i
+                                    cc = c * g.stride[1] - g.pads[1] + j
+                                    if 0 <= rr < x.shape[2] and 0 <= cc < x.shape[3]:
+                                        wanted.add((rr, cc))
+    total = 0
+    for node in nodes:
+        out = node.outputs[0]
+        size = out.shape[2] * out.shape[3]
+        total += (computed[node.name] - size) * (node_macs(node) // size)
+    return total
+
+
+@st.composite
+def window_grids(draw: st.DrawFn) -> tuple[Graph, tuple[str, ...], int, int]:
+    """Random conv / pool chains with geometry along both axes, and a tile grid."""
+    channels = draw(st.integers(1, 3))
+    b = GraphBuilder("grid", weights=True, seed=draw(st.integers(0, 9)))
+    x = b.input("x", (1, channels, draw(st.integers(5, 14)), draw(st.integers(5, 14))))
+    names = []
+    for i in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "conv", "dw", "max", "avg"]))
+        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if kind != "max" and \
+            kind != "avg" else (1, 1)
+        k_eff = tuple(d[a] * (k[a] - 1) + 1 for a in range(2))
+        s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+        pads = (draw(st.integers(0, k_eff[0] - 1)), draw(st.integers(0, k_eff[1] - 1)),
+                draw(st.integers(0, k_eff[0] - 1)), draw(st.integers(0, k_eff[1] - 1)))
+        if x.shape[2] + pads[0] + pads[2] < k_eff[0] or x.shape[3] + pads[1] + pads[3] < k_eff[1]:
+            break
+        name = f"l{i}"
+        if kind in ("conv", "dw"):
+            out_c = draw(st.integers(1, 3)) if kind == "conv" else x.shape[1]
+            x = b.conv(x, out_c, k, stride=s, padding=pads, dilation=d,
+                       groups=1 if kind == "conv" else x.shape[1], name=name)
+        else:
+            attrs = {"kernel_shape": k, "strides": s, "pads": pads,
+                     "ceil_mode": int(draw(st.booleans()))}
+            if kind == "avg":
+                attrs["count_include_pad"] = int(draw(st.booleans()))
+            x = b.op("MaxPool" if kind == "max" else "AveragePool", x, name=name, **attrs)
+        names.append(name)
+        if draw(st.booleans()):
+            x = b.relu(x, name=f"r{i}")
+            names.append(f"r{i}")
+    if not names:
+        x = b.relu(x, name="r")
+        names.append("r")
+    b.output(b.op("Identity", x, name="out"))
+    graph = b.build()
+    out = graph.node(names[-1]).outputs[0]
+    rows = draw(st.integers(1, max(1, min(4, out.shape[2]))))
+    cols = draw(st.integers(2, max(2, min(4, out.shape[3]))))
+    return graph, tuple(names), rows, cols
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(window_grids())
+def test_random_chains_grid_tiled_equal_untiled(
+        case: tuple[Graph, tuple[str, ...], int, int]) -> None:
+    graph, segment, rows, cols = case
+    if cols > graph.node(segment[-1]).outputs[0].shape[3]:
+        with pytest.raises(PreconditionError, match="columns"):
+            TileSplitPass(segment, rows, "HW", cols).requires(graph)
+        return
+    feeds = random_feeds(graph, 3)
+    expected = evaluate(graph, feeds)[graph.outputs[0].name]
+    before = macs(graph)
+    independent = independent_grid_recomputed_macs(graph, segment, rows, cols)
+    result = TileSplitPass(segment, rows, "HW", cols)(graph)
+    verify(graph)
+    got = evaluate(graph, feeds)[graph.outputs[0].name]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert result.stats["recomputed_macs"] == macs(graph) - before == independent
+    assert result.stats["tiles"] == rows * cols
+
+
+@pytest.mark.parametrize(("name", "grid"), [("mobilenet_v2", (2, 2)), ("resnet18", (1, 3)),
+                                            ("squeezenet1_1", (3, 2)), ("dncnn", (2, 3))])
+def test_zoo_segment_grid_tiles_are_equivalent(name: str, grid: tuple[int, int]) -> None:
+    """H x W tiles of the peak segment of real networks (residual blocks, fire modules,
+    inverted residuals) compute the same outputs in onnxruntime; the MAC growth equals the
+    element-level recount."""
+    original = _zoo_graph(name, True)
+    segment = peak_segment(original)
+    feeds = random_feeds(original)
+    expected = run_ort(original, feeds)
+    g = _zoo_graph(name, True)
+    before = macs(g)
+    stats = PassManager([TileSplitPass(segment, grid[0], "HW", grid[1])])(g).stats["tile-split"]
+    assert stats["recomputed_macs"] == macs(g) - before == \
+        independent_grid_recomputed_macs(original, segment, *grid)
+    assert sum(n.op_type == "Concat" and n.attr_int("axis", 0) == 3 for n in g.nodes) == grid[0]
+    assert_close(expected, run_ort(g, feeds))
+
+
+def test_grid_tiles_shrink_the_intermediates_and_name_their_nodes() -> None:
+    b = GraphBuilder("wide", weights=True, seed=0)
+    x = b.input("x", (1, 3, 16, 16))
+    y = b.relu(b.conv(x, 32, 3, padding=1, name="c1"), name="r1")
+    y = b.conv(y, 4, 3, padding=1, name="c2")
+    b.output(b.relu(y, name="out"))
+    g_rows, g_grid = b.build(), _copy_graph_via_builder()
+    TileSplitPass(("c1", "r1", "c2"), 4)(g_rows)
+    TileSplitPass(("c1", "r1", "c2"), 2, "HW", 2)(g_grid)
+    assert "c1/tile1_0" in {n.name for n in g_grid.nodes}
+    assert "c2/band1.concat" in {n.name for n in g_grid.nodes}
+    biggest_tile = max(t.shape[2] * t.shape[3] for n in g_grid.nodes
+                       if n.name.startswith("c1/") and n.op_type == "Conv" for t in n.outputs)
+    assert biggest_tile == 9 * 9  # 8 x 8 output tile + 1 halo row and column
+    with pytest.raises(ConfigError, match="col_parts"):
+        TileSplitPass(("c1",), 2, "HW", 1)
+    with pytest.raises(ConfigError, match="axis"):
+        TileSplitPass(("c1",), 2, "W")
+
+
+def _copy_graph_via_builder() -> Graph:
+    b = GraphBuilder("wide", weights=True, seed=0)
+    x = b.input("x", (1, 3, 16, 16))
+    y = b.relu(b.conv(x, 32, 3, padding=1, name="c1"), name="r1")
+    y = b.conv(y, 4, 3, padding=1, name="c2")
+    b.output(b.relu(y, name="out"))
+    return b.build()

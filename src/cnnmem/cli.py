@@ -428,12 +428,12 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
     grid.add_row("accounting", r.accounting.describe())
     console.print(grid)
     table = Table(title="rewrites", title_justify="left", header_style="bold")
-    for col in ("#", "layers", "axis", "parts"):
+    for col in ("#", "layers", "axis", "tiles (rows x cols)"):
         table.add_column(col)
     for i, seg in enumerate(r.segments):
         first, last = seg.layers[0], seg.layers[-1]
         table.add_row(str(i), f"{first} .. {last} ({len(seg.layers)} layers)", seg.axis,
-                      str(seg.parts))
+                      seg.grid)
     console.print(table)
     for path in (args.output, args.plots, args.json):
         if path:

@@ -37,14 +37,22 @@ multiply-accumulates are ``sum_l row_macs_l * (sum_t rows_{l,t} - H_out_l)`` whe
 ``row_macs_l = macs_l / H_out_l`` (the MACs of one output row), reported as the pass statistic
 ``recomputed_macs``; it equals ``macs_after - macs_before``.
 
-``ceil_mode`` pooling: tile layers keep the layer's ``ceil_mode`` (it also governs W, which
-is not split). Along H it changes nothing for a tile, whose rows plus pads span whole windows:
+Two-dimensional tiles (``axis="HW"``): the same propagation runs independently along W
+(strides, kernels, left/right pads), since every supported layer maps a box of its output to
+a box of its input. Tile ``(t, u)`` computes row band ``t`` x column band ``u``; the column
+tiles of a row band are joined by a Concat along W, and the bands by the Concat along H. A
+layer computing ``R = sum_t rows_t`` row-tile rows and ``C = sum_u cols_u`` column-tile columns
+recomputes ``macs_per_element * (R * C - H_out * W_out)`` MACs.
+
+``ceil_mode`` pooling: tile layers keep the layer's ``ceil_mode``. Along H it changes nothing
+for a tile, whose rows plus pads span whole windows:
 ``ceil((hi - lo - k_eff) / s) = (hi - lo - k_eff) / s``, and the last window starts inside the
 slice. The one exception is the last tile of a ``ceil_mode`` pool whose last window runs past
 the end padding (``hi > H_in + p_bottom``): for ``AveragePool`` with ``count_include_pad = 1``
 the overflow cells must stay uncounted (the ONNX / onnxruntime rule), so that tile's bottom pad
 is clipped to ``p_bottom`` and ``ceil_mode`` yields the last row (the overflow is below one
 stride). MaxPool and ``count_include_pad = 0`` ignore padding cells, so the exact pad is kept.
+The same holds along W for column tiles (right pad clipped to ``p_right``).
 """
 
 from __future__ import annotations
@@ -75,6 +83,8 @@ __all__ = [
 ]
 
 WINDOW_OPS = ("Conv", "MaxPool", "AveragePool")
+AXES = ("H", "HW")
+"""Tiling axes: row bands, or row bands x column bands."""
 """Window ops a segment may contain (ConvTranspose and LpPool are not supported)."""
 
 _ROW_LOCAL_EXCLUDED = ("Softmax", "LogSoftmax", "InstanceNormalization", "LRN")
@@ -95,11 +105,11 @@ def balanced_ranges(total: int, parts: int) -> tuple[Rows, ...]:
     return tuple((t * total // parts, (t + 1) * total // parts) for t in range(parts))
 
 
-def row_local(node: Node) -> bool:
+def row_local(node: Node, axis: int = 2) -> bool:
     """True if each output row of ``node`` depends only on the same row of its activation
     inputs: BatchNormalization, activations, element-wise ops whose constant operands do not
     vary along H (their H extent, axis -2 after right-aligned broadcasting, is 1), and Concat
-    along C."""
+    along C. ``axis=3``: the same for columns (constants' W extent, axis -1, is 1)."""
     op = node.op_type
     if op == "Concat":
         rank = len(node.outputs[0].shape) if node.outputs else 0
@@ -110,16 +120,22 @@ def row_local(node: Node) -> bool:
         return False
     if op == "BatchNormalization":
         return all(t is not None and t.is_constant for t in node.inputs[1:])
-    return all(len(c.shape) < 2 or c.shape[-2] == 1 for c in node.constant_inputs)
+    back = 4 - axis  # 2 for H (axis -2), 1 for W (axis -1)
+    return all(len(c.shape) < back or c.shape[-back] == 1 for c in node.constant_inputs)
 
 
-def tileable_op(node: Node) -> bool:
-    """True if ``node`` may be part of a tiled segment (op and shape checks only).
+def tileable_op(node: Node, axis: str = "H") -> bool:
+    """True if ``node`` may be part of a segment tiled along ``axis`` (``"H"``, or ``"HW"``
+    for two-dimensional tiles); op and shape checks only.
 
     Window ops: 2-D Conv / MaxPool / AveragePool with one 4-D activation input (operand 0) and
-    non-negative pads smaller than the dilated kernel. Row-local ops (:func:`row_local`): every
-    activation input is 4-D with the output's H.
+    non-negative pads smaller than the dilated kernel (along each tiled axis). Row-local ops
+    (:func:`row_local`, along each tiled axis): every activation input is 4-D with the output's
+    H (and W).
     """
+    if axis not in AXES:
+        raise ConfigError(f"tile split: axis {axis!r} is not supported; use one of {AXES}")
+    dims = (2, 3) if axis == "HW" else (2,)
     if len(node.outputs) != 1 or not node.activation_inputs:
         return False
     out = node.outputs[0]
@@ -133,8 +149,10 @@ def tileable_op(node: Node) -> bool:
         if len(xs) != 1 or node.inputs[0] is not xs[0] or any(p < 0 for p in g.pads):
             return False
         # a window that lies wholly in the padding has no input rows to slice
-        return g.pads[0] < g.effective_kernel[0] and g.pads[2] < g.effective_kernel[0]
-    return row_local(node) and all(x.shape[2] == out.shape[2] for x in xs)
+        return all(g.pads[d - 2] < g.effective_kernel[d - 2] and
+                   g.pads[d] < g.effective_kernel[d - 2] for d in dims)
+    return all(row_local(node, d) and all(x.shape[d] == out.shape[d] for x in xs)
+               for d in dims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +217,7 @@ class TilePlan:
         return sum(layer.row_macs * layer.out_height for layer in self.layers)
 
 
-def segment_error(graph: Graph, nodes: Sequence[Node]) -> str | None:
+def segment_error(graph: Graph, nodes: Sequence[Node], axis: str = "H") -> str | None:
     """Why ``nodes`` (in schedule order) is not a valid segment, or ``None`` if it is.
 
     A valid segment: every node passes :func:`tileable_op`; every tensor it writes is read
@@ -209,11 +227,12 @@ def segment_error(graph: Graph, nodes: Sequence[Node]) -> str | None:
     inside = {id(n) for n in nodes}
     outputs = {id(t) for t in graph.outputs}
     for k, node in enumerate(nodes):
-        if not tileable_op(node):
-            return (f"node {node.name!r} ({node.op_type}) cannot be tiled along H: a segment "
+        if not tileable_op(node, axis):
+            return (f"node {node.name!r} ({node.op_type}) cannot be tiled along {axis}: a "
+                    "segment "
                     "holds 2-D Conv / MaxPool / AveragePool (non-negative pads smaller than the "
                     "kernel) and row-local ops (BatchNormalization, activations, element-wise "
-                    "ops with H-invariant constants, Concat along C) on 4-D tensors")
+                    f"ops with {axis}-invariant constants, Concat along C) on 4-D tensors")
         out = node.outputs[0]
         readers_inside = [c for c in out.consumers if id(c) in inside]
         escapes = id(out) in outputs or len(readers_inside) != len(out.consumers)
@@ -229,7 +248,7 @@ def segment_error(graph: Graph, nodes: Sequence[Node]) -> str | None:
     return None
 
 
-def _segment(graph: Graph, segment: Sequence[str]) -> list[Node]:
+def _segment(graph: Graph, segment: Sequence[str], axis: str = "H") -> list[Node]:
     """The segment's nodes in schedule order, checked.
 
     Raises:
@@ -244,18 +263,18 @@ def _segment(graph: Graph, segment: Sequence[str]) -> list[Node]:
     if missing:
         raise PreconditionError(f"tile split: no node {missing[0]!r} in graph {graph.name!r}")
     nodes = [graph.nodes[position[name]] for name in sorted(segment, key=position.__getitem__)]
-    why = segment_error(graph, nodes)
+    why = segment_error(graph, nodes, axis)
     if why is not None:
         raise PreconditionError(f"tile split: {why}")
     return nodes
 
 
-def _window_rows(node: Node, g: WindowGeometry, rows: Rows, in_h: int
+def _window_rows(node: Node, g: WindowGeometry, rows: Rows, in_h: int, dim: int = 0
                  ) -> tuple[Rows, tuple[int, int]]:
     """Input rows and tile pads (top, bottom) for output rows ``rows`` of window op ``node``
-    (geometry ``g``)."""
-    s, k = g.stride[0], g.effective_kernel[0]
-    p_top, p_bottom = g.pads[0], g.pads[2]
+    (geometry ``g``); ``dim=1``: columns and (left, right) pads instead."""
+    s, k = g.stride[dim], g.effective_kernel[dim]
+    p_top, p_bottom = g.pads[dim], g.pads[dim + 2]
     a, b = rows
     lo = a * s - p_top
     hi = (b - 1) * s - p_top + k
@@ -265,8 +284,9 @@ def _window_rows(node: Node, g: WindowGeometry, rows: Rows, in_h: int
             node.attr_int("count_include_pad", 0):
         bottom = p_bottom  # ceil-mode overflow cells are not counted (module docstring)
     if r1 <= r0:
-        raise PreconditionError(f"tile split: output rows [{a}, {b}) of {node.name!r} read no "
-                                "input row (a window lies wholly in the padding)")
+        what = "rows" if dim == 0 else "columns"
+        raise PreconditionError(f"tile split: output {what} [{a}, {b}) of {node.name!r} read "
+                                "nothing (a window lies wholly in the padding)")
     return (r0, r1), (top, bottom)
 
 
@@ -274,8 +294,11 @@ def _hull(ranges: Sequence[Rows]) -> Rows:
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
-def plan_tile_split(graph: Graph, segment: Sequence[str], parts: int) -> TilePlan:
-    """Row ranges of every layer and tile of ``segment`` split into ``parts`` bands of H.
+def plan_tile_split(graph: Graph, segment: Sequence[str], parts: int, axis: str = "H"
+                    ) -> TilePlan:
+    """Row ranges of every layer and tile of ``segment`` split into ``parts`` bands of H
+    (``axis="W"``: column ranges of ``parts`` bands of W; the plan's ``rows`` fields then hold
+    columns).
 
     Pure analysis: the graph is not changed. See the module docstring for the propagation rule.
 
@@ -283,15 +306,21 @@ def plan_tile_split(graph: Graph, segment: Sequence[str], parts: int) -> TilePla
         PreconditionError: the segment is not valid (:func:`segment_error`).
         ConfigError: ``parts`` exceeds the segment output's height.
     """
-    return _plan(_segment(graph, segment), parts)
+    if axis not in ("H", "W"):
+        raise ConfigError(f"tile split plan: axis {axis!r}; use 'H' or 'W'")
+    nodes = _segment(graph, segment, "H" if axis == "H" else "HW")
+    return _plan(nodes, parts, 0 if axis == "H" else 1)
 
 
-def _plan(nodes: list[Node], parts: int) -> TilePlan:
-    """:func:`plan_tile_split` for checked segment nodes in schedule order."""
+def _plan(nodes: list[Node], parts: int, dim: int = 0) -> TilePlan:
+    """:func:`plan_tile_split` for checked segment nodes in schedule order (``dim`` 0: rows,
+    1: columns)."""
     y = nodes[-1].outputs[0]
-    out_h = y.shape[2]
+    axis = 2 + dim
+    out_h = y.shape[axis]
     if parts > out_h:
-        raise ConfigError(f"tile split: {parts} parts for {out_h} output rows of "
+        what = "rows" if dim == 0 else "columns"
+        raise ConfigError(f"tile split: {parts} parts for {out_h} output {what} of "
                           f"{nodes[-1].name!r}; use at most {out_h}")
     bands = balanced_ranges(out_h, parts)
     # needs[tensor name][t]: ranges its readers inside the segment need in tile t
@@ -300,12 +329,12 @@ def _plan(nodes: list[Node], parts: int) -> TilePlan:
     for node in reversed(nodes):
         out = node.outputs[0]
         out_rows = tuple(_hull(needs[out.name][t]) for t in range(parts))
-        in_h = node.activation_inputs[0].shape[2]
+        in_h = node.activation_inputs[0].shape[axis]
         g = node.geometry if node.op_type in WINDOW_OPS else None
         in_rows, pads = [], []
         for rows in out_rows:
             if g is not None:
-                ir, pad = _window_rows(node, g, rows, in_h)
+                ir, pad = _window_rows(node, g, rows, in_h, dim)
             else:
                 ir, pad = rows, (0, 0)
             in_rows.append(ir)
@@ -315,7 +344,7 @@ def _plan(nodes: list[Node], parts: int) -> TilePlan:
             for t in range(parts):
                 per_tile[t].append(in_rows[t])
         tiles[node.name] = LayerTiles(node.name, tuple(in_rows), out_rows, tuple(pads),
-                                      out.shape[2], node_macs(node) // out.shape[2])
+                                      out.shape[axis], node_macs(node) // out.shape[axis])
     written = {n.outputs[0].name for n in nodes}
     inputs = list(dict.fromkeys(x.name for n in nodes for x in n.activation_inputs
                                 if x.name not in written))
@@ -328,8 +357,24 @@ def _plan(nodes: list[Node], parts: int) -> TilePlan:
     )
 
 
-def _with_rows(shape: tuple[int, ...], rows: Rows) -> tuple[int, ...]:
-    return (shape[0], shape[1], rows[1] - rows[0], shape[3])
+def _with_rows(shape: tuple[int, ...], rows: Rows, cols: Rows | None = None
+               ) -> tuple[int, ...]:
+    width = shape[3] if cols is None else cols[1] - cols[0]
+    return (shape[0], shape[1], rows[1] - rows[0], width)
+
+
+def grid_recomputed_macs(rows: TilePlan, cols: TilePlan | None) -> int:
+    """Extra MACs of a segment tiled into ``rows`` bands x ``cols`` bands (module docstring:
+    ``sum_l macs_per_element_l * (R_l * C_l - H_l * W_l)``); ``cols=None``: rows only."""
+    if cols is None:
+        return rows.recomputed_macs
+    total = 0
+    for r, c in zip(rows.layers, cols.layers, strict=True):
+        per_element = r.row_macs // c.out_height if c.out_height else 0
+        computed_rows = sum(b - a for a, b in r.out_rows)
+        computed_cols = sum(b - a for a, b in c.out_rows)
+        total += per_element * (computed_rows * computed_cols - r.out_height * c.out_height)
+    return total
 
 
 class TileSplitPass(Pass):
@@ -356,41 +401,60 @@ class TileSplitPass(Pass):
          position of the segment's last layer, followed by the Concat (nodes between segment
          layers that do not belong to it keep running before the tiles).
 
+      6. ``axis="HW"``: every row band is further split into ``col_parts`` column bands
+         (tile ``(t, u)`` runs after ``(t, u - 1)``); the column tiles of a band are joined by
+         ``Concat(axis W)`` (``<last layer>/band<t>.concat``) before the Concat along H.
+         Slices then cut rows and columns.
+
     Statistics: ``tiles``, ``layers``, ``macs_before``, ``macs_after`` and ``recomputed_macs``
     (halo recomputation, ``== macs_after - macs_before``).
 
     Args:
         segment: node names of the segment (any order; they are taken in schedule order).
-        parts: number of tiles (2 or more).
-        axis: ``"H"`` (the only axis supported so far).
+        parts: number of row bands (2 or more for ``"H"``; 1 or more for ``"HW"``).
+        axis: ``"H"`` (row bands) or ``"HW"`` (row bands x column bands).
+        col_parts: column bands per row band (``"HW"`` only; 2 or more).
 
     Raises:
-        ConfigError: ``parts < 2`` or an unsupported axis.
+        ConfigError: bad ``parts`` / ``col_parts`` or an unsupported axis.
     """
 
     name = "tile-split"
 
-    def __init__(self, segment: Sequence[str], parts: int, axis: str = "H") -> None:
-        if axis != "H":
-            raise ConfigError(f"tile split: axis {axis!r} is not supported; use 'H'")
-        if parts < 2:
-            raise ConfigError(f"tile split: parts must be >= 2, got {parts}")
+    def __init__(self, segment: Sequence[str], parts: int, axis: str = "H",
+                 col_parts: int = 1) -> None:
+        if axis not in AXES:
+            raise ConfigError(f"tile split: axis {axis!r} is not supported; use one of {AXES}")
+        if axis == "H" and (parts < 2 or col_parts != 1):
+            raise ConfigError(f"tile split along H: parts must be >= 2 and col_parts 1, got "
+                              f"{parts} and {col_parts}")
+        if axis == "HW" and (parts < 1 or col_parts < 2):
+            raise ConfigError(f"tile split along HW: parts must be >= 1 and col_parts >= 2, "
+                              f"got {parts} and {col_parts}")
         self.segment = tuple(segment)
         self.parts = parts
         self.axis = axis
+        self.col_parts = col_parts
 
     def describe(self) -> str:
-        """``tile-split{layers=a..b,parts=n,axis=H}``."""
+        """``tile-split{layers=a..b,parts=n,axis=H}`` (``parts=RxC`` for ``HW``)."""
         span = self.segment[0] if len(self.segment) == 1 else \
             f"{self.segment[0]}..{self.segment[-1]}"
-        return f"{self.name}{{layers={span},parts={self.parts},axis={self.axis}}}"
+        parts = str(self.parts) if self.axis == "H" else f"{self.parts}x{self.col_parts}"
+        return f"{self.name}{{layers={span},parts={parts},axis={self.axis}}}"
 
-    def requires(self, graph: Graph) -> None:
-        """The segment is valid and ``parts`` fits its output height."""
+    def _plans(self, graph: Graph) -> tuple[list[Node], TilePlan, TilePlan | None]:
+        nodes = _segment(graph, self.segment, self.axis)
         try:
-            plan_tile_split(graph, self.segment, self.parts)
+            rows = _plan(nodes, self.parts, 0)
+            cols = _plan(nodes, self.col_parts, 1) if self.axis == "HW" else None
         except ConfigError as e:
             raise PreconditionError(str(e)) from e
+        return nodes, rows, cols
+
+    def requires(self, graph: Graph) -> None:
+        """The segment is valid and the tile counts fit its output height (and width)."""
+        self._plans(graph)
 
     def ensures(self, graph: Graph) -> None:
         """The rewritten graph verifies (topological order, shapes)."""
@@ -402,11 +466,8 @@ class TileSplitPass(Pass):
 
     def call(self, graph: Graph) -> PassResult:
         """Rewrite the segment in place."""
-        nodes = _segment(graph, self.segment)
-        try:
-            plan = _plan(nodes, self.parts)
-        except ConfigError as e:
-            raise PreconditionError(str(e)) from e
+        nodes, plan, cols = self._plans(graph)
+        recomputed = grid_recomputed_macs(plan, cols)
         macs_before = sum(node_macs(n) for n in graph.nodes)
         segment_macs = sum(node_macs(n) for n in nodes)
         y = nodes[-1].outputs[0]
@@ -416,93 +477,127 @@ class TileSplitPass(Pass):
         tile_outputs: list[Tensor] = []
         tile_macs = 0
         for t in range(self.parts):
-            index, out, macs = _emit_tile(graph, nodes, plan, t, names, index, geometry)
-            tile_outputs.append(out)
-            tile_macs += macs
+            band: list[Tensor] = []
+            for u in range(self.col_parts):
+                index, out, macs = _emit_tile(graph, nodes, plan, cols, (t, u), names, index,
+                                              geometry)
+                band.append(out)
+                tile_macs += macs
+            if len(band) == 1:
+                tile_outputs.append(band[0])
+                continue
+            joined = Tensor(graph.unique_name(f"{y.name}/band{t}"),
+                            _with_rows(y.shape, plan.layers[-1].out_rows[t]), y.dtype,
+                            TensorKind.ACTIVATION, quant=y.quant)
+            graph.add_node(Node(fresh_name(names, f"{nodes[-1].name}/band{t}.concat"),
+                                "Concat", {"axis": 3}), band, [joined], index=index)
+            index += 1
+            tile_outputs.append(joined)
         concat_in_place_of(graph, y, tile_outputs, 2, nodes, index,
                            f"{nodes[-1].name}/concat", names)
         graph.remove_unused_constants()
         # the MACs of the tile nodes replace those of the segment (counted by node_macs, an
         # independent check of the row-count formula)
         macs_after = macs_before - segment_macs + tile_macs
-        if macs_after - macs_before != plan.recomputed_macs:
+        if macs_after - macs_before != recomputed:
             raise PostconditionError(
                 f"tile split {self.describe()}: MACs grew by {macs_after - macs_before}, but "
-                f"the row count gives {plan.recomputed_macs} recomputed MACs")
+                f"the row count gives {recomputed} recomputed MACs")
         return PassResult(graph, True, {
-            "tiles": self.parts, "layers": len(nodes), "macs_before": macs_before,
-            "macs_after": macs_after, "recomputed_macs": plan.recomputed_macs})
+            "tiles": self.parts * self.col_parts, "layers": len(nodes),
+            "macs_before": macs_before, "macs_after": macs_after,
+            "recomputed_macs": recomputed})
 
 
 def _slice_rows(graph: Graph, src: Tensor, rows: Rows, name: str, names: set[str],
-                index: int) -> Tensor:
-    """Insert ``Slice(src, rows, axis 2)`` at ``index``; return its output."""
+                index: int, cols: Rows | None = None) -> Tensor:
+    """Insert ``Slice(src, rows, axis 2)`` (and ``cols`` on axis 3 unless ``None`` or
+    whole) at ``index``; return its output."""
     r0, r1 = rows
-    base = graph.unique_name(f"{src.name}/rows{r0}_{r1}")
-    operands = [graph.add_constant(graph.unique_name(f"{base}.{what}"), (1,), DType.INT64,
-                                   data=np.asarray([v], np.int64))
-                for what, v in (("starts", r0), ("ends", r1), ("axes", 2))]
-    out = Tensor(base, _with_rows(src.shape, rows), src.dtype, TensorKind.ACTIVATION,
+    cut = [(2, r0, r1)] if (r0, r1) != (0, src.shape[2]) else []
+    if cols is not None and cols != (0, src.shape[3]):
+        cut.append((3, cols[0], cols[1]))
+    assert cut, "a whole-tensor slice is never inserted"
+    label = "_".join(f"{'rows' if a == 2 else 'cols'}{lo}_{hi}" for a, lo, hi in cut)
+    base = graph.unique_name(f"{src.name}/{label}")
+    operands = [graph.add_constant(graph.unique_name(f"{base}.{what}"), (len(cut),),
+                                   DType.INT64, data=np.asarray(values, np.int64))
+                for what, values in (("starts", [c[1] for c in cut]),
+                                     ("ends", [c[2] for c in cut]),
+                                     ("axes", [c[0] for c in cut]))]
+    out = Tensor(base, _with_rows(src.shape, rows, cols), src.dtype, TensorKind.ACTIVATION,
                  quant=src.quant)
     graph.add_node(Node(fresh_name(names, name), "Slice"), [src, *operands], [out],
                    index=index)
     return out
 
 
-def _emit_tile(graph: Graph, nodes: list[Node], plan: TilePlan, t: int, names: set[str],
-               index: int, geometry: Mapping[str, WindowGeometry | None]
-               ) -> tuple[int, Tensor, int]:
-    """Insert tile ``t`` (its Slices and layer copies) at ``index``; return the next index,
-    the tile's output and the MACs of its layer copies."""
+def _emit_tile(graph: Graph, nodes: list[Node], plan: TilePlan, cols: TilePlan | None,
+               tile: tuple[int, int], names: set[str], index: int,
+               geometry: Mapping[str, WindowGeometry | None]) -> tuple[int, Tensor, int]:
+    """Insert tile ``tile = (t, u)`` (row band ``t``, column band ``u`` of ``cols``, or the
+    whole width when ``cols`` is ``None``: its Slices and layer copies) at ``index``; return
+    the next index, the tile's output and the MACs of its layer copies."""
+    t, u = tile
     macs = 0
     layer_of = {layer.name: layer for layer in plan.layers}
-    # tile tensors: original tensor name -> (tile tensor, its rows in the original tensor)
-    held: dict[str, tuple[Tensor, Rows]] = {}
-    sliced: dict[tuple[str, Rows], Tensor] = {}
+    col_of = {layer.name: layer for layer in cols.layers} if cols is not None else {}
+    suffix = f"tile{t}" if cols is None else f"tile{t}_{u}"
+    Box = tuple[Rows, Rows]
+    # tile tensors: original tensor name -> (tile tensor, its rows and columns in the original)
+    held: dict[str, tuple[Tensor, Box]] = {}
+    sliced: dict[tuple[str, Box], Tensor] = {}
     current: Tensor | None = None
     for node in nodes:
         layer = layer_of[node.name]
-        need = layer.in_rows[t]
+        width = node.activation_inputs[0].shape[3]
+        need = (layer.in_rows[t], col_of[node.name].in_rows[u] if cols is not None
+                else (0, width))
         replace: dict[str, Tensor] = {}
         for x in node.activation_inputs:
             if (x.name, need) in sliced:
                 replace[x.name] = sliced[(x.name, need)]
                 continue
             if x.name in held:
-                src, (h0, h1) = held[x.name]
-                if (h0, h1) == need:
+                src, (rows_h, cols_h) = held[x.name]
+                if (rows_h, cols_h) == need:
                     replace[x.name] = src
                     continue
-                local = (need[0] - h0, need[1] - h0)
+                local_rows = (need[0][0] - rows_h[0], need[0][1] - rows_h[0])
+                local_cols = (need[1][0] - cols_h[0], need[1][1] - cols_h[0])
             else:
-                src, local = x, need
-                if need == (0, x.shape[2]):
+                src, (local_rows, local_cols) = x, need
+                if need == ((0, x.shape[2]), (0, x.shape[3])):
                     replace[x.name] = x
                     continue
-            piece = _slice_rows(graph, src, local, f"{node.name}/tile{t}.slice", names, index)
+            piece = _slice_rows(graph, src, local_rows, f"{node.name}/{suffix}.slice", names,
+                                index, local_cols)
             index += 1
             sliced[(x.name, need)] = piece
             replace[x.name] = piece
         out = node.outputs[0]
-        out_shape = _with_rows(out.shape, layer.out_rows[t])
+        out_cols = col_of[node.name].out_rows[u] if cols is not None else (0, out.shape[3])
+        out_shape = _with_rows(out.shape, layer.out_rows[t], out_cols)
         attrs = dict(node.attrs)
         if node.op_type in WINDOW_OPS:
             top, left, bottom, right = node.attr_ints("pads", (0, 0, 0, 0))
             top, bottom = layer.pads[t]
+            if cols is not None:
+                left, right = col_of[node.name].pads[u]
             attrs["pads"] = (top, left, bottom, right)
             g = geometry[node.name]
             assert g is not None
             _check_tile_shape(node, g, (top, left, bottom, right),
                               replace[node.activation_inputs[0].name].shape, out_shape)
         inputs = [replace.get(i.name, i) if i is not None else None for i in node.inputs]
-        tile_out = Tensor(graph.unique_name(f"{out.name}/tile{t}"), out_shape, out.dtype,
+        tile_out = Tensor(graph.unique_name(f"{out.name}/{suffix}"), out_shape, out.dtype,
                           TensorKind.ACTIVATION, quant=out.quant)
-        copy = Node(fresh_name(names, f"{node.name}/tile{t}"), node.op_type, attrs,
+        copy = Node(fresh_name(names, f"{node.name}/{suffix}"), node.op_type, attrs,
                     activation=node.activation, source_op=node.source_op)
         graph.add_node(copy, inputs, [tile_out], index=index)
         macs += node_macs(copy)
         index += 1
-        held[out.name] = (tile_out, layer.out_rows[t])
+        held[out.name] = (tile_out, (layer.out_rows[t], out_cols))
         current = tile_out
     assert current is not None
     return index, current, macs

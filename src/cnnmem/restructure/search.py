@@ -40,6 +40,8 @@ one segment at a time and the candidate set is local to the peak.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,11 +56,19 @@ from cnnmem.planning.overlap import Dataflow
 from cnnmem.restructure.clone import clone_graph
 from cnnmem.restructure.measure import Measurement, measure
 
-__all__ = ["DEFAULT_PARTS", "ParetoPoint", "RestructureResult", "SegmentRewrite",
-           "apply_rewrites", "restructure"]
+__all__ = ["DEFAULT_COL_PARTS", "DEFAULT_PARTS", "ParetoPoint", "RestructureResult",
+           "SegmentRewrite", "apply_rewrites", "restructure"]
 
 DEFAULT_PARTS = (2, 3, 4, 5, 6, 8, 10, 12, 14, 16)
 """Tile counts the search tries (each also limited by the segment's output height)."""
+
+DEFAULT_COL_PARTS = (2, 3, 4)
+"""Column band counts of the H x W grids the search tries (each with 1 or ``parts`` row bands
+up to ``GRID_MAX_ROW_PARTS``; limited by the output width)."""
+
+GRID_MAX_ROW_PARTS = 8
+"""Most row bands of an H x W grid the search tries (more tiles recompute halos on four
+sides; beyond 8 x 2 the grids were never chosen on the benchmark networks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +77,35 @@ class SegmentRewrite:
 
     Attributes:
         layers: node names of the segment in schedule order (names of the original graph).
-        axis: the split axis (``"H"``).
-        parts: number of tiles.
+        axis: ``"H"`` (row bands) or ``"HW"`` (row bands x column bands).
+        parts: number of row bands.
+        col_parts: column bands per row band (1 for ``"H"``).
     """
 
     layers: tuple[str, ...]
     axis: str = "H"
     parts: int = 2
+    col_parts: int = 1
+
+    @property
+    def tiles(self) -> int:
+        """Tiles run one after another: ``parts * col_parts``."""
+        return self.parts * self.col_parts
+
+    @property
+    def grid(self) -> str:
+        """``"4"`` for 4 row bands, ``"2x3"`` for 2 row bands x 3 column bands."""
+        return str(self.parts) if self.axis == "H" else f"{self.parts}x{self.col_parts}"
+
+    def tile_pass(self) -> TileSplitPass:
+        """The pass that applies this rewrite."""
+        return TileSplitPass(self.layers, self.parts, self.axis, self.col_parts)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"layers": [...], "axis": "H", "parts": n}``."""
-        return {"layers": list(self.layers), "axis": self.axis, "parts": self.parts}
+        """JSON form: ``{"layers": [...], "axis": "H" | "HW", "parts": tiles,
+        "grid": [row bands, column bands]}``."""
+        return {"layers": list(self.layers), "axis": self.axis, "parts": self.tiles,
+                "grid": [self.parts, self.col_parts]}
 
 
 State = tuple[SegmentRewrite, ...]
@@ -185,7 +213,7 @@ def apply_rewrites(graph: Graph, segments: Sequence[SegmentRewrite], *,
         PassError: a segment is not valid on ``graph``.
     """
     out = clone_graph(graph)
-    passes = [TileSplitPass(s.layers, s.parts, s.axis) for s in segments]
+    passes = [s.tile_pass() for s in segments]
     if verify_each:
         if passes:
             PassManager(passes)(out)
@@ -209,7 +237,8 @@ class _Search:
     """The search's working data (one instance per :func:`restructure` call)."""
 
     def __init__(self, graph: Graph, accounting: Accounting, planner: str,
-                 max_layers: int, parts: Sequence[int], macs_limit: float | None) -> None:
+                 max_layers: int, parts: Sequence[int], macs_limit: float | None,
+                 col_parts: Sequence[int] = (), jobs: int = 1) -> None:
         self.graph = graph
         self.accounting = accounting
         self.planner = planner
@@ -219,6 +248,9 @@ class _Search:
         nodes = graph.nodes
         self.position = {n.name: i for i, n in enumerate(nodes)}
         self.tileable = [tileable_op(n) for n in nodes]
+        self.col_parts = tuple(col_parts)
+        self.jobs = jobs
+        self.tileable_hw = [tileable_op(n, "HW") for n in nodes] if col_parts else []
         outputs = {id(t) for t in graph.outputs}
         # last reader position of each node's output (len(nodes) for graph outputs, -1 if none)
         self.last_reader = []
@@ -256,7 +288,7 @@ class _Search:
             # the kept segments (``base``'s own, or one cached for this step)
             kept = tuple(s for s in state if s in base.state)
             g = clone_graph(self.kept_graph(kept, base))
-            TileSplitPass(added[0].layers, added[0].parts, added[0].axis).call(g)
+            added[0].tile_pass().call(g)
         else:
             g = apply_rewrites(self.graph, state, verify_each=False)
         live = compute_liveness(g, self.accounting, concat_in_place=True)
@@ -311,17 +343,20 @@ class _Search:
         mapped = {origin[n] for n in names if n in origin}
         return sorted(mapped, key=self.position.__getitem__)
 
-    def valid(self, i: int, j: int) -> bool:
-        """The schedule interval ``[i, j]`` is a valid segment (see
+    def valid(self, i: int, j: int, axis: str = "H") -> bool:
+        """The schedule interval ``[i, j]`` is a valid segment for ``axis`` (see
         :func:`~cnnmem.passes.tile_split.segment_error`), checked from precomputed tables."""
-        if not all(self.tileable[i:j + 1]) or self.last_reader[j] <= j:
+        table = self.tileable if axis == "H" else self.tileable_hw
+        if not all(table[i:j + 1]) or self.last_reader[j] <= j:
             return False
         return all(p < self.last_reader[p] <= j for p in range(i, j))
 
-    def candidates(self, state: State, involved: Sequence[str]) -> list[tuple[State, int]]:
-        """Candidate states with their segment's output height, in generation order."""
+    def candidates(self, state: State, involved: Sequence[str]
+                   ) -> list[tuple[State, tuple[int, int]]]:
+        """Candidate states with their segment's output height and width, in generation order:
+        row bands (``parts``), then row x column grids (``col_parts`` x ``1, *parts``)."""
         seen: set[State] = set()
-        out: list[tuple[State, int]] = []
+        out: list[tuple[State, tuple[int, int]]] = []
         nodes = self.graph.nodes
         for name in involved:
             k = self.position[name]
@@ -332,11 +367,16 @@ class _Search:
                     layers = tuple(n.name for n in nodes[i:j + 1])
                     inside = set(layers)
                     kept = [s for s in state if not inside & set(s.layers)]
-                    for p in self.parts:
-                        cand = self.canonical([*kept, SegmentRewrite(layers, "H", p)])
+                    shape = nodes[j].outputs[0].shape
+                    rewrites = [SegmentRewrite(layers, "H", p) for p in self.parts]
+                    if self.col_parts and self.valid(i, j, "HW"):
+                        rewrites += [SegmentRewrite(layers, "HW", p, q) for q in self.col_parts
+                                     for p in (1, *self.parts) if p <= GRID_MAX_ROW_PARTS]
+                    for rewrite in rewrites:
+                        cand = self.canonical([*kept, rewrite])
                         if cand not in seen:
                             seen.add(cand)
-                            out.append((cand, nodes[j].outputs[0].shape[2]))
+                            out.append((cand, (shape[2], shape[3])))
         return out
 
     def step_candidates(self, current: _Evaluated, involved: Sequence[str]
@@ -346,30 +386,85 @@ class _Search:
         the rest skipped once one exceeds the budget (more tiles recompute more halo rows) or
         once one does not lower the liveness peak below the previous count's (more tiles
         shrink the segment's tiles; once they no longer hold the peak, more tiles cannot lower
-        it, they only add recomputation)."""
-        state, arena = current.state, current.measurement.arena_bytes
+        it, they only add recomputation).
+
+        The candidates of one segment and grid shape (a *run*) depend on each other through
+        that rule; runs are independent, so with ``jobs > 1`` they are evaluated in forked
+        worker processes and merged in generation order (same result as one process)."""
+        runs: list[list[tuple[State, tuple[int, int]]]] = []
+        last_key: object = None
+        for cand, extent in self.candidates(current.state, involved):
+            key = self.run_key(current.state, cand)
+            if not runs or key != last_key:
+                runs.append([])
+                last_key = key
+            runs[-1].append((cand, extent))
+        if self.jobs > 1 and len(runs) > 1:
+            global _FORKED
+            _FORKED = (self, current)
+            try:
+                with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+                    outcomes = pool.map(_run_forked, runs, chunksize=1)
+            finally:
+                _FORKED = None
+        else:
+            outcomes = [self.run(current, r) for r in runs]
         scored = []
-        over: set[tuple[str, ...]] = set()
-        last_peak: dict[tuple[str, ...], int] = {}
-        for cand, height in self.candidates(state, involved):
+        for outcome in outcomes:
+            for cand, m, pruned in outcome:
+                if m is None:
+                    if pruned is not None:
+                        self.pruned[cand] = pruned
+                    continue
+                if cand not in self.cache:
+                    self.cache[cand] = m
+                    self.order.append(cand)
+                if self.macs_limit is None or m.macs <= self.macs_limit:
+                    scored.append((cand, m))
+        return scored
+
+    @staticmethod
+    def run_key(state: State, cand: State) -> tuple[object, ...]:
+        """The run a candidate belongs to: its new segment's layers, axis and column bands."""
+        new = [s for s in cand if s not in state]
+        return (new[0].layers, new[0].axis, new[0].col_parts) if len(new) == 1 else ()
+
+    def run(self, current: _Evaluated, run: Sequence[tuple[State, tuple[int, int]]]
+            ) -> list[tuple[State, Measurement | None, int | None]]:
+        """Evaluate one run in order (see :meth:`step_candidates`): per candidate, its
+        measurement (``None`` if pruned by its liveness peak or skipped) and, if pruned, that
+        peak."""
+        state, arena = current.state, current.measurement.arena_bytes
+        out: list[tuple[State, Measurement | None, int | None]] = []
+        stop = False
+        last_peak: int | None = None
+        for cand, (height, width) in run:
             new = [s for s in cand if s not in state]
-            key = new[0].layers if len(new) == 1 else ()
-            if new and (new[-1].parts > height or key in over):
+            if new and (stop or new[-1].parts > height or new[-1].col_parts > width):
                 continue
             m = self.evaluate(cand, bound=arena, base=current)
-            peak = m.live_peak_bytes if isinstance(m, Measurement) else self.pruned.get(cand)
-            if key and peak is not None:
-                if key in last_peak and peak >= last_peak[key]:
-                    over.add(key)
-                last_peak[key] = peak
-            if m is None:
-                continue
-            assert isinstance(m, Measurement)
-            if self.macs_limit is not None and m.macs > self.macs_limit:
-                over.add(key)
-                continue
-            scored.append((cand, m))
-        return scored
+            assert m is None or isinstance(m, Measurement)
+            peak = m.live_peak_bytes if m is not None else self.pruned.get(cand)
+            if len(new) == 1 and peak is not None:
+                if last_peak is not None and peak >= last_peak:
+                    stop = True
+                last_peak = peak
+            if m is not None and self.macs_limit is not None and m.macs > self.macs_limit:
+                stop = True
+            out.append((cand, m, self.pruned.get(cand) if m is None else None))
+        return out
+
+
+_FORKED: tuple[_Search, _Evaluated] | None = None
+"""The search and its current state, inherited by forked workers
+(:meth:`_Search.step_candidates`)."""
+
+
+def _run_forked(run: Sequence[tuple[State, tuple[int, int]]]
+                ) -> list[tuple[State, Measurement | None, int | None]]:
+    assert _FORKED is not None
+    search, current = _FORKED
+    return search.run(current, run)
 
 
 def _macs_ok(m: Measurement, macs_before: int, max_overhead: float | None) -> bool:
@@ -392,8 +487,8 @@ def _pareto(points: Sequence[tuple[State, Measurement]], macs_before: int
 def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | None = None,
                 budget_bytes: int | None = None, planner: str = "greedy",
                 max_layers: int = 8, parts: Sequence[int] = DEFAULT_PARTS,
-                max_iterations: int = 32, check: bool = False,
-                seed: int = 0,
+                col_parts: Sequence[int] = DEFAULT_COL_PARTS, max_iterations: int = 32,
+                check: bool = False, seed: int = 0, jobs: int | None = None,
                 overlap_dataflow: Dataflow | None = Dataflow.HWC_ROW) -> RestructureResult:
     """Search tiled segments that lower the activation arena of ``graph``.
 
@@ -406,10 +501,13 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
             ``max_overhead`` and ``budget_bytes`` is needed; both may be given.
         planner: planner measuring the arenas (``greedy`` by default).
         max_layers: longest segment tried.
-        parts: tile counts tried.
+        parts: tile counts tried (row bands).
+        col_parts: column band counts of the H x W grids tried (empty: row bands only).
         max_iterations: greedy steps at most.
         check: compare original and rewritten graph in onnxruntime (``equivalent``).
         seed: seed of the equivalence check's random weights and inputs.
+        jobs: worker processes evaluating candidates (default: ``min(2, CPUs)``; 1: no
+            workers). The result does not depend on it.
         overlap_dataflow: also report the ``overlap`` planner's arenas for this dataflow
             (``None``: skip).
 
@@ -425,7 +523,12 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         raise ConfigError(f"restructure: max_overhead must be >= 0, got {max_overhead}")
     if max_layers < 1 or not parts or min(parts) < 2:
         raise ConfigError("restructure: max_layers must be >= 1 and parts >= 2")
-    search = _Search(graph, accounting, planner, max_layers, sorted(set(parts)), None)
+    if any(q < 2 for q in col_parts):
+        raise ConfigError("restructure: col_parts must be >= 2")
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1)
+    search = _Search(graph, accounting, planner, max_layers, sorted(set(parts)), None,
+                     sorted(set(col_parts)), max(1, jobs))
     current = search.evaluate((), keep=True)
     assert isinstance(current, _Evaluated)
     before = current.measurement
