@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,6 +155,9 @@ class RestructureResult:
         overlap_after_bytes: the same after.
         evaluated: number of states planned (candidates pruned by their liveness peak are not
             counted).
+        search_seconds: wall time of the search (greedy steps and the final rewrite, not the
+            equivalence check or the overlap figures); not part of the JSON form, which is
+            deterministic.
     """
 
     peak_before_bytes: int
@@ -168,6 +172,7 @@ class RestructureResult:
     overlap_before_bytes: int | None = None
     overlap_after_bytes: int | None = None
     evaluated: int = 0
+    search_seconds: float = field(default=0.0, compare=False)
 
     @property
     def mac_overhead(self) -> float:
@@ -403,8 +408,15 @@ class _Search:
             global _FORKED
             _FORKED = (self, current)
             try:
+                # longest runs first (they bound the step's wall time), results put back in
+                # generation order
+                by_size = sorted(range(len(runs)), key=lambda k: -len(runs[k]))
                 with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
-                    outcomes = pool.map(_run_forked, runs, chunksize=1)
+                    done = pool.map(_run_forked, [runs[k] for k in by_size], chunksize=1)
+                outcomes: list[list[tuple[State, Measurement | None, int | None]]] = \
+                    [[] for _ in runs]
+                for k, outcome in zip(by_size, done, strict=True):
+                    outcomes[k] = outcome
             finally:
                 _FORKED = None
         else:
@@ -525,6 +537,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         raise ConfigError("restructure: max_layers must be >= 1 and parts >= 2")
     if any(q < 2 for q in col_parts):
         raise ConfigError("restructure: col_parts must be >= 2")
+    started = time.perf_counter()
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
     search = _Search(graph, accounting, planner, max_layers, sorted(set(parts)), None,
@@ -551,6 +564,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
                            apply_rewrites(graph, final.state))
     points = [(s, search.cache[s]) for s in search.order
               if _macs_ok(search.cache[s], before.macs, max_overhead)]
+    search_seconds = time.perf_counter() - started
     equivalent = None
     if check:
         from cnnmem.restructure.equivalence import check_equivalence
@@ -574,6 +588,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         overlap_before_bytes=overlap_before,
         overlap_after_bytes=overlap_after,
         evaluated=len(search.cache),
+        search_seconds=search_seconds,
     )
 
 
