@@ -36,7 +36,12 @@ levels ``L_0 = n, L_1..L_4 = loop_order``,
 - loaded / computed: ``new = sum_tau |R(tau)| - K``,
 
 where ``F`` is an item's constant factor (1 for activations; ``FY*FX*C/g`` for a weight whose
-input channels are not tiled, ``FY*FX`` otherwise). The explorer evaluates whole grids of tile
+input channels are not tiled, ``FY*FX`` otherwise).
+
+Element sizes: activations ``act_B``, partial sums ``psum_B``, weights and other constants
+``weight_B``, biases (per-output-channel constants, ``Layer.bias_elements``) ``bias_B``
+(:attr:`~cnnmem.dse.hw.HardwareSpec.bias_bytes`; int32 in int8 networks). Below, ``B_w`` is
+the size of weight item ``w`` (``bias_B`` for a bias, else ``weight_B``). The explorer evaluates whole grids of tile
 sizes at once through the same code (:func:`evaluate_tiles`).
 
 # NOTE: buffer accounting is static: every tensor (and weight) of the group gets its own buffer
@@ -66,8 +71,8 @@ class CostBreakdown:
         dram_act_read_bytes: group inputs read from DRAM, halo re-reads included:
             ``act_B * sum_{x in inputs} new_x`` (module docstring for ``new``).
         dram_weight_read_bytes: weights read from DRAM, reloads included: resident
-            ``weight_B * sum_l weights_l``; streamed ``weight_B * sum_w F_w * new_w``. 0 when
-            weights live in a separate memory.
+            ``sum_l (weight_B * (weights_l - biases_l) + bias_B * biases_l)``; streamed
+            ``sum_w B_w * F_w * new_w``. 0 when weights live in a separate memory.
         dram_psum_read_bytes: partial sums read back: ``psum_B * (v - 1) * |anchor output|``,
             ``v`` = visits per output tile (``n_c`` if a loop inside ``c`` has more than one
             trip, else 1).
@@ -78,8 +83,8 @@ class CostBreakdown:
         buffer_act_bytes: activation buffers: ``act_B * (sum_{t != anchor out} max_t +
             [n_c == 1] * max_tile)``, ``max_t = max_tau |R_t(tau)|``, ``max_tile`` = largest
             anchor output tile.
-        buffer_weight_bytes: weight buffers: resident ``weight_B * sum_l weights_l``; streamed
-            ``weight_B * sum_w F_w * max_w``; 0 with a separate weight memory.
+        buffer_weight_bytes: weight buffers: resident as ``dram_weight_read_bytes``; streamed
+            ``sum_w B_w * F_w * max_w``; 0 with a separate weight memory.
         buffer_psum_bytes: partial-sum buffer ``psum_B * max_tile`` when ``n_c > 1``, else 0.
         macs: multiply-accumulates including recomputation:
             ``macs(anchor) + sum_{l != anchor} macs_per_output_l * new_{out(l)}``.
@@ -182,7 +187,7 @@ def _opaque_values(group: LayerGroup, hw: HardwareSpec) -> dict[str, int]:
     in_elems = sum(group.tensor(t).elements for t in layer.inputs)
     out_elems = sum(group.tensor(t).elements for t in layer.outputs)
     written = sum(group.tensor(t).elements for t in group.outputs)
-    weights = layer.weight_elements * hw.weight_bytes_per_element
+    weights = hw.weight_item_bytes(layer.weight_elements, layer.bias_elements)
     separate = hw.weights_in_separate_memory
     return {"dram_act_read_bytes": in_elems * hw.act_bytes_per_element,
             "dram_weight_read_bytes": 0 if separate else weights,
@@ -272,19 +277,21 @@ class GroupModel:
             self._valids = {tiles_key: np.asarray(covered[self.must_cover].all(axis=0))}
         return self._valids[tiles_key]
 
-    def _weight_factors(self, c_tiled: bool) -> np.ndarray:
+    def _weight_factors(self, c_tiled: bool, hw: HardwareSpec) -> np.ndarray:
+        """``B_w * F_w`` of every weight row (bytes per unit of its region)."""
         anchor = self.group.anchor
         out = []
+        w_b = hw.weight_bytes_per_element
         for kind, name in (self.keys[i] for i in self.weight_rows):
             layer = self.layers[name]
             if kind == "w":
                 per_pair = layer.kc_weight_elements
-                out.append(per_pair if (layer is anchor and c_tiled)
-                           else per_pair * layer.in_channels_per_group)
+                out.append(w_b * (per_pair if (layer is anchor and c_tiled)
+                                  else per_pair * layer.in_channels_per_group))
             elif kind == "b":
-                out.append(1)
+                out.append(hw.bias_bytes)
             else:
-                out.append(layer.other_weight_elements)
+                out.append(w_b * layer.other_weight_elements)
         return np.array(out, dtype=np.int64)
 
     def evaluate_tiles(self, schedule: GroupSchedule, hw: HardwareSpec, rows: Sequence[int],
@@ -312,8 +319,7 @@ class GroupModel:
         shaped = {a: self._shaped(a, sizes, c_tiled) for a, sizes in tiles.items()}
         levels = ("n", *schedule.loop_order)
         cache = schedule.halo is HaloPolicy.CACHE
-        act_b, w_b, p_b = (hw.act_bytes_per_element, hw.weight_bytes_per_element,
-                           hw.psum_bytes_per_element)
+        act_b, p_b = hw.act_bytes_per_element, hw.psum_bytes_per_element
         tiles_key = (schedule.tile_channels, tci, rows, cols, c_tiled)
         maximum, new = self._new_and_max(tiles_key, shaped, levels, cache, shape)
         tile_max = maximum[self.anchor_row].reshape(shape)
@@ -322,11 +328,14 @@ class GroupModel:
         macs = (self.macs_per_output @ new).reshape(shape) + anchor.macs
         valid = self._valid(tiles_key, shaped, shape)
 
+        # weight_read / weight_buffer are in bytes
         if schedule.weights_resident or len(self.weight_rows) == 0:
-            weight_read = np.full(shape, group.weight_elements, dtype=np.int64)
+            biases = sum(layer.bias_elements for layer in group.layers)
+            weight_read = np.full(shape, hw.weight_item_bytes(group.weight_elements, biases),
+                                  dtype=np.int64)
             weight_buffer = weight_read
         else:
-            factors = self._weight_factors(c_tiled)
+            factors = self._weight_factors(c_tiled, hw)
             w_new = new if cache else \
                 self._new_and_max(tiles_key, shaped, levels, True, shape)[1]
             weight_read = (factors @ w_new[self.weight_rows]).reshape(shape)
@@ -346,13 +355,13 @@ class GroupModel:
         psum_tiles = n_c > 1
         values = {
             "dram_act_read_bytes": act_read * act_b,
-            "dram_weight_read_bytes": zero if separate else weight_read * w_b,
+            "dram_weight_read_bytes": zero if separate else weight_read,
             "dram_psum_read_bytes": spills,
             "dram_act_write_bytes": np.full(shape, self.written * act_b, dtype=np.int64),
             "dram_psum_write_bytes": spills,
-            "weight_memory_read_bytes": weight_read * w_b if separate else zero,
+            "weight_memory_read_bytes": weight_read if separate else zero,
             "buffer_act_bytes": (act_buffer + (zero if psum_tiles else tile_max)) * act_b,
-            "buffer_weight_bytes": zero if separate else weight_buffer * w_b,
+            "buffer_weight_bytes": zero if separate else weight_buffer,
             "buffer_psum_bytes": (tile_max if psum_tiles else zero) * p_b,
             "macs": macs,
         }
@@ -455,7 +464,8 @@ def compulsory_traffic(workload: Workload, hw: HardwareSpec) -> CostBreakdown:
     produced = {t for layer in workload.layers for t in layer.outputs}
     out_elems = sum(workload.tensors[t].elements for t in workload.graph_outputs
                     if t in produced)
-    weights = workload.weight_elements * hw.weight_bytes_per_element
+    weights = hw.weight_item_bytes(workload.weight_elements,
+                                   sum(layer.bias_elements for layer in workload.layers))
     separate = hw.weights_in_separate_memory
     return CostBreakdown(
         dram_act_read_bytes=in_elems * hw.act_bytes_per_element,

@@ -16,6 +16,7 @@ one-line :class:`~cnnmem.errors.ConfigError` naming the file and the key)::
       activation: 1
       weight: 1
       partial_sum: 4
+      bias: 4                      # per-output-channel constants; default: the weight size
     dram_bandwidth: 8GB/s          # bytes per second: number or "<n><unit>/s"
     macs_per_cycle: 512            # positive int
     clock: 800MHz                  # Hz: number or "<n>Hz|kHz|MHz|GHz"
@@ -31,6 +32,9 @@ Sizes are integers (bytes) or strings with a unit: ``B``, ``KB``/``MB``/``GB`` (
 # - ``weight_storage: separate`` models weights in flash or a dedicated weight SRAM: weights then
 #   neither occupy the on-chip buffer nor cross the DRAM interface; their reads are reported
 #   separately (``weight_memory_read_bytes``).
+# - Biases (a layer's per-output-channel constants, ``Layer.bias_elements``) have their own
+#   element size: int8 networks (TFLite) keep int32 biases, so an int8 accelerator moves 4 bytes
+#   per bias. It defaults to the weight size (the accounting before this key existed).
 """
 
 from __future__ import annotations
@@ -148,8 +152,10 @@ class HardwareSpec:
         activation_buffer_bytes: on-chip buffer for activations and partial sums
             (separate-buffer form).
         act_bytes_per_element: bytes of one activation element.
-        weight_bytes_per_element: bytes of one weight (or bias) element.
+        weight_bytes_per_element: bytes of one weight element (and of other constants).
         psum_bytes_per_element: bytes of one partial sum (accumulator) element.
+        bias_bytes_per_element: bytes of one bias (per-output-channel constant) element;
+            ``None``: the weight size (:attr:`bias_bytes`).
         dram_bandwidth_bytes_per_s: DRAM bandwidth.
         macs_per_cycle: peak multiply-accumulates per cycle.
         clock_hz: clock frequency.
@@ -165,6 +171,7 @@ class HardwareSpec:
     act_bytes_per_element: int = DEFAULT_ACT_BYTES
     weight_bytes_per_element: int = DEFAULT_WEIGHT_BYTES
     psum_bytes_per_element: int = DEFAULT_PSUM_BYTES
+    bias_bytes_per_element: int | None = None
     dram_bandwidth_bytes_per_s: float = DEFAULT_DRAM_BANDWIDTH
     macs_per_cycle: int = DEFAULT_MACS_PER_CYCLE
     clock_hz: float = DEFAULT_CLOCK_HZ
@@ -190,7 +197,7 @@ class HardwareSpec:
         for field_name in ("shared_buffer_bytes", "weight_buffer_bytes",
                            "activation_buffer_bytes", "act_bytes_per_element",
                            "weight_bytes_per_element", "psum_bytes_per_element",
-                           "macs_per_cycle"):
+                           "bias_bytes_per_element", "macs_per_cycle"):
             value = getattr(self, field_name)
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ConfigError(f"hardware {self.name!r}: {field_name} must be a positive "
@@ -211,6 +218,19 @@ class HardwareSpec:
         size = parse_size(size_bytes, what="--buffer")
         return cls(name=name or f"buffer-{format_size(size).replace(' ', '')}",
                    shared_buffer_bytes=size)
+
+    @property
+    def bias_bytes(self) -> int:
+        """Bytes of one bias element: ``bias_bytes_per_element``, else the weight size."""
+        if self.bias_bytes_per_element is None:
+            return self.weight_bytes_per_element
+        return self.bias_bytes_per_element
+
+    def weight_item_bytes(self, elements: int, bias_elements: int) -> int:
+        """Bytes of ``elements`` constants of which ``bias_elements`` are biases:
+        ``weight_B * (elements - bias_elements) + bias_B * bias_elements``."""
+        return (self.weight_bytes_per_element * (elements - bias_elements) +
+                self.bias_bytes * bias_elements)
 
     @property
     def separate_buffers(self) -> bool:
@@ -259,7 +279,7 @@ class HardwareSpec:
             "weights in DRAM"
         return (f"{self.name}: {buf}; {weights}; elements act {self.act_bytes_per_element} B, "
                 f"weight {self.weight_bytes_per_element} B, psum {self.psum_bytes_per_element} "
-                f"B; DRAM {self.dram_bandwidth_bytes_per_s / 1e9:g} GB/s; "
+                f"B, bias {self.bias_bytes} B; DRAM {self.dram_bandwidth_bytes_per_s / 1e9:g} GB/s; "
                 f"{self.macs_per_cycle} MACs/cycle at {self.clock_hz / 1e6:g} MHz")
 
 
@@ -268,7 +288,7 @@ _TOP_KEYS = ("name", "description", "buffer", "element_bytes", "dram_bandwidth",
              "macs_per_cycle", "clock", "weight_storage")
 _REQUIRED = ("name", "buffer", "dram_bandwidth", "macs_per_cycle", "clock")
 _BUFFER_KEYS = ("shared", "weights", "activations")
-_ELEMENT_KEYS = ("activation", "weight", "partial_sum")
+_ELEMENT_KEYS = ("activation", "weight", "partial_sum", "bias")
 _WEIGHT_STORAGE = ("dram", "separate")
 
 
@@ -382,6 +402,7 @@ def load_hw(path: str | Path) -> HardwareSpec:
         act_bytes_per_element=elem.get("activation", DEFAULT_ACT_BYTES),
         weight_bytes_per_element=elem.get("weight", DEFAULT_WEIGHT_BYTES),
         psum_bytes_per_element=elem.get("partial_sum", DEFAULT_PSUM_BYTES),
+        bias_bytes_per_element=elem.get("bias"),
         dram_bandwidth_bytes_per_s=check.rate(top["dram_bandwidth"], "dram_bandwidth"),
         macs_per_cycle=check.positive_int(top["macs_per_cycle"], "macs_per_cycle"),
         clock_hz=check.frequency(top["clock"], "clock"),

@@ -194,9 +194,11 @@ class _Simulator:
         act_read = weight_read = act_write = psum_read = psum_write = macs = 0
         peak_live = 0
 
+        # weight_read counts bytes: biases have their own element size
+        w_size = {key: hw.bias_bytes if key[0] == "b" else w_b for key in weights}
         if resident:
-            for store in weights.values():
-                weight_read += store.load(tuple((0, d) for d in store.mask.shape))
+            for key, store in weights.items():
+                weight_read += store.load(tuple((0, d) for d in store.mask.shape)) * w_size[key]
 
         for index, (tile, region) in enumerate(zip(tiles, regions, strict=True)):
             # 1. group inputs: load what is missing
@@ -206,7 +208,7 @@ class _Simulator:
             w_need = self.weight_needs(tile)
             if not resident:
                 for key, box in w_need.items():
-                    weight_read += weights[key].load(box)
+                    weight_read += weights[key].load(box) * w_size[key]
             # 3. intermediate layers: compute what is missing, write group outputs
             for layer in group.layers[:-1]:
                 t = layer.output
@@ -231,9 +233,9 @@ class _Simulator:
             # 5. occupancy
             live = tile_elems * (p_b if n_c > 1 else act_b)
             live += sum(store.count() for store in acts.values()) * act_b
-            weight_live = sum(store.count() for store in weights.values())
+            weight_live = sum(store.count() * w_size[key] for key, store in weights.items())
             if not hw.weights_in_separate_memory:
-                live += weight_live * w_b
+                live += weight_live
             peak_live = max(peak_live, live)
             # 6. what stays for the next tile
             if index + 1 == len(tiles):
@@ -257,8 +259,8 @@ class _Simulator:
                                   f"{self.schedule.describe()}")
         assert bool((psum_state == _DONE).all()), "anchor output not fully computed"
         separate = hw.weights_in_separate_memory
-        weight_bytes = weight_read * w_b
-        weight_buffer = sum(store.peak for store in weights.values()) * w_b
+        weight_bytes = weight_read
+        weight_buffer = sum(store.peak * w_size[key] for key, store in weights.items())
         act_buffer = sum(store.peak for store in acts.values())
         cost = CostBreakdown(
             dram_act_read_bytes=act_read * act_b,
@@ -334,7 +336,8 @@ def _simulate_opaque(group: LayerGroup, hw: HardwareSpec) -> TraceResult:
     act_b, w_b = hw.act_bytes_per_element, hw.weight_bytes_per_element
     reads = sum(shapes[t].elements for t in layer.inputs)
     held = reads + sum(shapes[t].elements for t in layer.outputs)
-    weights = layer.weight_elements * w_b
+    weights = layer.bias_elements * hw.bias_bytes + \
+        (layer.weight_elements - layer.bias_elements) * w_b
     separate = hw.weights_in_separate_memory
     cost = CostBreakdown(
         dram_act_read_bytes=reads * act_b,
