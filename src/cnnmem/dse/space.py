@@ -300,7 +300,9 @@ def templates(group: LayerGroup, *, weights_in_separate_memory: bool,
         k_counts = [n for n in _powers_of_two(anchor.k)
                     if options.max_channel_tiles is None or n <= options.max_channel_tiles]
     else:
-        k_counts = [n for n in options.fused_channel_tiles if n <= anchor.k]
+        # a count above K means one channel per tile (K = 3 with counts (1, 2, 4): 3, 2, 1
+        # channels); dropping it instead lost the per-channel tiles (exhaustive search)
+        k_counts = sorted({min(n, anchor.k) for n in options.fused_channel_tiles})
     tk_sizes = sorted({-(-anchor.k // n) for n in k_counts}, reverse=True)
     tci_sizes: list[int | None] = [None]
     if len(group.layers) == 1 and anchor.can_tile_input_channels:
