@@ -33,13 +33,14 @@ line with the counters and ``sizeof(onchip)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from cnnmem.codegen import qkernels as qk
 from cnnmem.codegen.kernels import conv_partial, element_body, fused_activation
 from cnnmem.codegen.layout import GroupLayout
 from cnnmem.dse.space import GroupSchedule, HaloPolicy
-from cnnmem.dse.workload import LayerGroup, Workload
+from cnnmem.dse.workload import Layer, LayerGroup, Workload
 from cnnmem.ir.graph import Node, Tensor
 
 COUNTERS = ("dram_act_read_bytes", "dram_weight_read_bytes", "dram_psum_read_bytes",
@@ -47,6 +48,46 @@ COUNTERS = ("dram_act_read_bytes", "dram_weight_read_bytes", "dram_psum_read_byt
 """Counter names, in the order of the C ``counters`` array (the cost model's field names)."""
 
 _ENUM = ("ACT_READ", "WEIGHT_READ", "PSUM_READ", "ACT_WRITE", "PSUM_WRITE", "MACS")
+
+ITEM_KINDS = ("act", "out", "psum", "w", "b", "o")
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """The C element type of every item kind (:mod:`cnnmem.codegen.layout`) of a program.
+
+    Attributes:
+        name: ``float32`` or ``int8``.
+        ctypes: item kind -> C type (``float``; or ``int8_t``, ``int32_t``).
+        chip_type: the element type of the ``onchip`` array (items of another type are read
+            and written through ``rd_i32`` / ``wr_i32`` at byte offsets).
+    """
+
+    name: str
+    ctypes: Mapping[str, str]
+    chip_type: str
+
+    def bytes_of(self, kind: str) -> int:
+        """Bytes of one element of item kind ``kind``."""
+        return _C_SIZES[self.ctypes[kind]]
+
+    @property
+    def element_bytes(self) -> dict[str, int]:
+        """Item kind -> element bytes (for :func:`cnnmem.codegen.layout.group_layout`)."""
+        return {k: self.bytes_of(k) for k in ITEM_KINDS}
+
+    @property
+    def quantized(self) -> bool:
+        """True for TFLite-style int8 programs."""
+        return self.name == "int8"
+
+
+_C_SIZES = {"float": 4, "int8_t": 1, "int32_t": 4}
+FLOAT32 = Storage("float32", {k: "float" for k in ITEM_KINDS}, "float")
+"""Float32 graphs: every element is a 4-byte float."""
+INT8 = Storage("int8", {"act": "int8_t", "out": "int8_t", "w": "int8_t", "o": "int8_t",
+                        "b": "int32_t", "psum": "int32_t"}, "int8_t")
+"""TFLite int8 graphs: int8 activations and weights, int32 biases and partial sums."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +113,36 @@ static void zero_box(slot_t s, box_t b)
         for (i1 = b.lo[1]; i1 < b.hi[1]; ++i1)
             for (i2 = b.lo[2]; i2 < b.hi[2]; ++i2)
                 for (i3 = b.lo[3]; i3 < b.hi[3]; ++i3)
-                    onchip[slot_index(s, i0, i1, i2, i3)] = 0.0f;
+                    memset(CHIP + slot_byte(s, i0, i1, i2, i3), 0, (size_t)s.es);
+}
+"""
+
+_INT32_ACCESS = r"""
+/* int32 elements (biases, partial sums) of the byte-addressed on-chip array */
+static inline int32_t rd_i32(long at)
+{
+    int32_t v;
+    memcpy(&v, CHIP + at, sizeof(v));
+    return v;
+}
+
+static inline void wr_i32(long at, int32_t v)
+{
+    memcpy(CHIP + at, &v, sizeof(v));
 }
 """
 
 _RUNTIME = r"""
 typedef struct { int lo[4]; int hi[4]; } box_t;   /* half-open interval per dimension */
-typedef struct { long off; int e[4]; } slot_t;    /* an item's slice of onchip, modular extents */
+typedef struct { long off; int es; int e[4]; } slot_t;  /* an item's slice of onchip: first
+                                                   byte, element bytes, modular extents */
 static const box_t EMPTY_BOX = {{0, 0, 0, 0}, {0, 0, 0, 0}};
 
-/* Every DRAM <-> on-chip transfer: n elements, counted in bytes. */
-static void dma_copy(elem_t *dst, const elem_t *src, long n, int counter)
+/* Every DRAM <-> on-chip transfer, counted in bytes. */
+static void dma_copy(void *dst, const void *src, long bytes, int counter)
 {
-    memcpy(dst, src, (size_t)n * sizeof(elem_t));
-    counters[counter] += (unsigned long long)n * sizeof(elem_t);
+    memcpy(dst, src, (size_t)bytes);
+    counters[counter] += (unsigned long long)bytes;
 }
 
 static int box_empty(box_t b)
@@ -130,29 +187,30 @@ static int box_has(const box_t *b, int i0, int i1, int i2, int i3)
            i2 >= b->lo[2] && i2 < b->hi[2] && i3 >= b->lo[3] && i3 < b->hi[3];
 }
 
-static long slot_index(slot_t s, int i0, int i1, int i2, int i3)
+static long slot_byte(slot_t s, int i0, int i1, int i2, int i3)
 {
-    return s.off + (((long)(i0 % s.e[0]) * s.e[1] + i1 % s.e[1]) * s.e[2] + i2 % s.e[2]) *
-                   s.e[3] + i3 % s.e[3];
+    return s.off + s.es * ((((long)(i0 % s.e[0]) * s.e[1] + i1 % s.e[1]) * s.e[2] +
+                            i2 % s.e[2]) * s.e[3] + i3 % s.e[3]);
 }
 
 /* Copy elements [x0, x1) of one row between DRAM and a slot (split where the slot wraps). */
-static void copy_row(slot_t s, elem_t *dram, const int d[4], int i0, int i1, int i2, int x0,
+static void copy_row(slot_t s, void *dram, const int d[4], int i0, int i1, int i2, int x0,
                      int x1, int counter, int to_dram)
 {
     while (x0 < x1) {
         int run = x1 - x0, room = s.e[3] - x0 % s.e[3];
-        elem_t *chip = &onchip[slot_index(s, i0, i1, i2, x0)];
-        elem_t *mem = &dram[(((long)i0 * d[1] + i1) * d[2] + i2) * d[3] + x0];
+        unsigned char *chip = CHIP + slot_byte(s, i0, i1, i2, x0);
+        unsigned char *mem = (unsigned char *)dram +
+            ((((long)i0 * d[1] + i1) * d[2] + i2) * d[3] + x0) * s.es;
         if (run > room) run = room;
-        if (to_dram) dma_copy(mem, chip, run, counter);
-        else dma_copy(chip, mem, run, counter);
+        if (to_dram) dma_copy(mem, chip, (long)run * s.es, counter);
+        else dma_copy(chip, mem, (long)run * s.es, counter);
         x0 += run;
     }
 }
 
 /* Load the elements of box `need` that are not in `kept` (empty, or a sub-box of need). */
-static void load_box(slot_t s, elem_t *dram, const int d[4], box_t need, box_t kept,
+static void load_box(slot_t s, void *dram, const int d[4], box_t need, box_t kept,
                      int counter)
 {
     int has_kept = !box_empty(kept), i0, i1, i2;
@@ -171,7 +229,7 @@ static void load_box(slot_t s, elem_t *dram, const int d[4], box_t need, box_t k
 }
 
 /* Write box `b` of a slot to DRAM. */
-static void store_box(slot_t s, elem_t *dram, const int d[4], box_t b, int counter)
+static void store_box(slot_t s, void *dram, const int d[4], box_t b, int counter)
 {
     int i0, i1, i2;
     for (i0 = b.lo[0]; i0 < b.hi[0]; ++i0)
@@ -195,7 +253,8 @@ class _Program:
     """Collects the C text of one program."""
 
     def __init__(self, workload: Workload, nodes: dict[str, Node],
-                 resolve: Callable[[Tensor], str]) -> None:
+                 resolve: Callable[[Tensor], str], storage: Storage) -> None:
+        self.storage = storage
         self.workload = workload
         self.nodes = nodes
         self.resolve = resolve
@@ -210,7 +269,8 @@ class _Program:
             t = self.workload.tensors[tensor]
             name = f"T{len(self.dram)}"
             self.dram[tensor] = name
-            self.decls.append(f"static elem_t {name}[{t.elements}];  /* tensor "
+            self.decls.append(f"static {self.storage.ctypes['act']} {name}[{t.elements}];"
+                              "  /* tensor "
                               f"{_comment(tensor)} {t.n}x{t.c}x{t.h}x{t.w} */")
             self.decls.append(f"static const int D_{name}[4] = {_ints(t.dims)};")
         return self.dram[tensor]
@@ -219,7 +279,8 @@ class _Program:
         name = f"W{len(self.weights)}"
         elements = math.prod(dims)
         self.weights.append((layer, kind, elements, name))
-        self.decls.append(f"static elem_t {name}[{elements}];  /* {kind} of layer "
+        self.decls.append(f"static {self.storage.ctypes[kind]} {name}[{elements}];  /* {kind} "
+                          "of layer "
                           f"{_comment(layer)} */")
         self.decls.append(f"static const int D_{name}[4] = {_ints(dims)};")
         return name
@@ -236,15 +297,25 @@ class _Program:
             name = f"G{g}_{j}"
             macro[it.key] = name
             e = [max(v, 1) for v in it.extents]
-            lines.append(f"/* item {j}: {it.key[0]} {_comment(it.key[1])}, dims "
-                         f"{'x'.join(map(str, it.dims))}, slice {'x'.join(map(str, it.extents))}"
-                         f" = {it.size} elements at {it.offset} */")
             kind, ref = it.key
+            ctype = self.storage.ctypes[kind]
+            lines.append(f"/* item {j}: {kind} {_comment(ref)}, dims "
+                         f"{'x'.join(map(str, it.dims))}, slice {'x'.join(map(str, it.extents))}"
+                         f" = {it.size} x {ctype} at byte {it.offset} */")
             if kind != "act" or ref in group.external_inputs:  # used by load/store_box
-                lines.append(f"static const slot_t S_{name} = {{{it.offset}L, {_ints(e)}}};")
+                lines.append(f"static const slot_t S_{name} = {{{it.offset}L, "
+                             f"{it.element_bytes}, {_ints(e)}}};")
             index = (f"((((long)((a) % {e[0]}) * {e[1]} + (b) % {e[1]}) * {e[2]} + (c) % {e[2]})"
                      f" * {e[3]} + (d) % {e[3]})")
-            lines.append(f"#define {name}(a, b, c, d) onchip[{it.offset}L + {index}]")
+            if ctype == self.storage.chip_type:
+                chip_es = _C_SIZES[ctype]
+                lines.append(f"#define {name}(a, b, c, d) onchip[{it.offset // chip_es}L + "
+                             f"{index}]")
+            else:  # int32 in the int8 array: read / write at byte offsets
+                at = f"{it.offset}L + {it.element_bytes}L * {index}"
+                lines.append(f"#define {name}(a, b, c, d) rd_i32({at})")
+                lines.append(f"#define {name}_SET(a, b, c, d, v) wr_i32({at}, v)")
+                lines.append(f"#define {name}_BYTE(a, b, c, d) onchip[{at}]")
             for d, table in enumerate(it.tables):
                 if table is not None:
                     lines.append(f"static const int {name}_LO{d}[] = {_ints(table[0])};")
@@ -260,8 +331,8 @@ class _Program:
         if layout.c_tiled:
             out_t = group.tensor(anchor.output)
             psum_dram = f"P{g}"
-            lines.append(f"static elem_t {psum_dram}[{out_t.elements}];  /* partial-sum spill "
-                         "area of the anchor */")
+            lines.append(f"static {self.storage.ctypes['psum']} {psum_dram}[{out_t.elements}];"
+                         "  /* partial-sum spill area of the anchor */")
             lines.append(f"static const int C{g}_LO[] = {_ints(layout.c_table[0])};")
             lines.append(f"static const int C{g}_HI[] = {_ints(layout.c_table[1])};")
 
@@ -280,6 +351,11 @@ class _Program:
             fn = f"g{g}_layer{li}"
             lines.append(f"/* layer {_comment(layer.name)} ({node.op_type}, "
                          f"{layer.kind.value}) */")
+            if self.storage.quantized:
+                lines += self._int8_layer(fn, layer, node, group, acc, target, written,
+                                          is_anchor and layout.c_tiled,
+                                          dram_of[out_key] if is_anchor else "")
+                continue
             if is_anchor and layout.c_tiled:
                 per_tap = layer.fy * layer.fx
                 lines += [f"static void {fn}_partial(box_t r, int c0, int c1)", "{",
@@ -308,19 +384,7 @@ class _Program:
                       f"{fused_activation(node.activation, 'r')};",
                       f"            counters[MACS] += {layer.macs_per_output};"]
             if written:
-                arr = self.dram_array(layer.output)
-                flags = f"WR_{arr}"
-                if flags not in self.write_flags.values():
-                    t = self.workload.tensors[layer.output]
-                    self.decls.append(f"static unsigned char {flags}[{t.elements}];  /* "
-                                      "bookkeeping: element already written to DRAM */")
-                    self.write_flags[layer.output] = flags
-                lines += [f"            long at = (((long)n * D_{arr}[1] + k) * D_{arr}[2] + y)"
-                          f" * D_{arr}[3] + x;",
-                          f"            if (!{flags}[at]) {{",
-                          f"                {flags}[at] = 1;",
-                          f"                dma_copy(&{arr}[at], &{target}(n, k, y, x), 1, "
-                          "ACT_WRITE);", "            }"]
+                lines += self._write_once(layer.output, target, "            ")
             lines += ["        }", "    }", "}"]
 
         # the tile loops
@@ -387,7 +451,10 @@ class _Program:
                       f"{ind}g{g}_layer{last}_partial(cur[{jo}], C{g}_LO[t_c], C{g}_HI[t_c]);",
                       f"{ind}if (t_c == {nc - 1}) {{",
                       f"{ind}    g{g}_layer{last}_finish(cur[{jo}]);",
-                      f"{ind}    store_box({so}, {out_arr}, D_{out_arr}, cur[{jo}], ACT_WRITE);",
+                      # int8: finish requantises and writes each element (1 byte) itself
+                      *([] if self.storage.quantized else
+                        [f"{ind}    store_box({so}, {out_arr}, D_{out_arr}, cur[{jo}], "
+                         "ACT_WRITE);"]),
                       f"{ind}}}", f"{ind}prev_unfinished = t_c != {nc - 1};"]
         else:
             lines += [f"{ind}g{g}_layer{last}(cur[{jo}], EMPTY_BOX);",
@@ -396,6 +463,64 @@ class _Program:
                   f"{ind}memcpy(prev, cur, sizeof(prev));", f"{ind}first = 0;", "    }",
                   "    (void)t_n; (void)t_k; (void)t_c; (void)t_y; (void)t_x; (void)kept;", "}"]
         self.funcs.append("\n".join(lines))
+
+    def _write_once(self, tensor: str, target: str, ind: str) -> list[str]:
+        """Write element ``(n, k, y, x)`` of an intermediate read outside the group to DRAM the
+        first time it is computed."""
+        arr = self.dram_array(tensor)
+        flags = f"WR_{arr}"
+        if flags not in self.write_flags.values():
+            t = self.workload.tensors[tensor]
+            self.decls.append(f"static unsigned char {flags}[{t.elements}];  /* "
+                              "bookkeeping: element already written to DRAM */")
+            self.write_flags[tensor] = flags
+        return [f"{ind}long at = (((long)n * D_{arr}[1] + k) * D_{arr}[2] + y)"
+                f" * D_{arr}[3] + x;",
+                f"{ind}if (!{flags}[at]) {{",
+                f"{ind}    {flags}[at] = 1;",
+                f"{ind}    dma_copy(&{arr}[at], &{target}(n, k, y, x), sizeof({arr}[0]), "
+                "ACT_WRITE);", f"{ind}}}"]
+
+    def _int8_layer(self, fn: str, layer: Layer, node: Node, group: LayerGroup,
+                    acc: Callable[[tuple[str, str]], str], target: str, written: bool,
+                    partial: bool, out_arr: str) -> list[str]:
+        """The int8 functions of one layer (:mod:`cnnmem.codegen.qkernels`): ``fn(r, kept)``
+        computing the elements of box ``r`` not in ``kept``; for an input-channel-tiled anchor
+        ``fn_partial(r, c0, c1)`` (int32 partial sums) and ``fn_finish(r)`` (bias,
+        requantisation, clamp; each int8 result is stored over its partial sum and written to
+        DRAM, 1 byte)."""
+        tables = qk.tables(layer, node, fn)
+        if partial:
+            per_tap = layer.fy * layer.fx
+            bias = f" + {acc(('b', layer.name))}(0, 0, 0, k)" if layer.bias_elements else ""
+            arr = out_arr
+            return [*tables, f"static void {fn}_partial(box_t r, int c0, int c1)", "{",
+                    "    int n, k, y, x;", *self._box_loops("r"),
+                    "        int32_t v = 0;",
+                    *("        " + line for line in qk.conv_partial(layer, node, group, acc, fn)),
+                    f"        {target}_SET(n, k, y, x, {target}(n, k, y, x) + v);",
+                    f"        counters[MACS] += (unsigned long long)(c1 - c0) * {per_tap};",
+                    "    }", "}",
+                    f"static void {fn}_finish(box_t r)", "{", "    int n, k, y, x;",
+                    *self._box_loops("r"),
+                    "        long at;",
+                    f"        int32_t acc = {target}(n, k, y, x){bias};",
+                    "        int32_t v;",
+                    *("        " + line for line in qk.requantize(layer, node, fn)),
+                    f"        {target}_BYTE(n, k, y, x) = (int8_t)v;",
+                    f"        at = (((long)n * D_{arr}[1] + k) * D_{arr}[2] + y) * D_{arr}[3] + x;",
+                    f"        dma_copy(&{arr}[at], &{target}_BYTE(n, k, y, x), 1, ACT_WRITE);",
+                    "    }", "}"]
+        body = qk.element_body(layer, node, group, acc, self.resolve, fn)
+        lines = [*tables, f"static void {fn}(box_t r, box_t kept)", "{",
+                 "    int n, k, y, x, has_kept = !box_empty(kept);", *self._box_loops("r"),
+                 "        if (has_kept && box_has(&kept, n, k, y, x)) continue;",
+                 "        {", *("            " + line for line in body),
+                 f"            {target}(n, k, y, x) = (int8_t)v;",
+                 f"            counters[MACS] += {layer.macs_per_output};"]
+        if written:
+            lines += self._write_once(layer.output, target, "            ")
+        return [*lines, "        }", "    }", "}"]
 
     @staticmethod
     def _box_loops(box: str) -> list[str]:
@@ -408,17 +533,19 @@ class _Program:
 def emit_program(workload: Workload, nodes: dict[str, Node], resolve: Callable[[Tensor], str],
                  groups: Sequence[tuple[LayerGroup, GroupSchedule, GroupLayout]],
                  graph_inputs: Sequence[str], graph_outputs: Sequence[str],
-                 header: str) -> tuple[str, ProgramIO]:
-    """The C program of a network schedule (module docstring) and its file layout."""
-    prog = _Program(workload, nodes, resolve)
+                 header: str, storage: Storage = FLOAT32) -> tuple[str, ProgramIO]:
+    """The C program of a network schedule (module docstring) and its file layout; element
+    types from ``storage`` (layouts placed with ``storage.element_bytes``)."""
+    prog = _Program(workload, nodes, resolve, storage)
     for name in graph_inputs:
         prog.dram_array(name)
     for g, (group, schedule, layout) in enumerate(groups):
         prog.group(g, group, schedule, layout)
-    onchip = max(layout.total for _, _, layout in groups)
+    chip_es = _C_SIZES[storage.chip_type]
+    onchip = max(layout.nbytes for _, _, layout in groups) // chip_es
     n_groups = len(groups)
-    main = ["static int read_array(FILE *f, elem_t *a, long n)",
-            "{", "    return fread(a, sizeof(elem_t), (size_t)n, f) == (size_t)n;", "}", "",
+    main = ["static int read_array(FILE *f, void *a, size_t bytes)",
+            "{", "    return fread(a, 1, bytes, f) == bytes;", "}", "",
             "int main(int argc, char **argv)", "{",
             "    FILE *f;", "    int g, i;",
             "    unsigned long long before[NUM_COUNTERS];",
@@ -427,15 +554,14 @@ def emit_program(workload: Workload, nodes: dict[str, Node], resolve: Callable[[
             "        return 2;", "    }",
             '    f = fopen(argv[1], "rb");',
             '    if (!f) { fprintf(stderr, "cannot open %s\\n", argv[1]); return 1; }']
-    for _, _, elements, name in prog.weights:
-        main.append(f"    if (!read_array(f, {name}, {elements})) "
+    for *_, name in prog.weights:
+        main.append(f"    if (!read_array(f, {name}, sizeof({name}))) "
                     '{ fprintf(stderr, "weights.bin too short\\n"); return 1; }')
     main += ["    if (fgetc(f) != EOF) { fprintf(stderr, \"weights.bin too long\\n\"); return 1; }",
              "    fclose(f);", '    f = fopen(argv[2], "rb");',
              '    if (!f) { fprintf(stderr, "cannot open %s\\n", argv[2]); return 1; }']
     for name in graph_inputs:
-        t = workload.tensors[name]
-        main.append(f"    if (!read_array(f, {prog.dram[name]}, {t.elements})) "
+        main.append(f"    if (!read_array(f, {prog.dram[name]}, sizeof({prog.dram[name]}))) "
                     '{ fprintf(stderr, "input.bin too short\\n"); return 1; }')
     main += ["    if (fgetc(f) != EOF) { fprintf(stderr, \"input.bin too long\\n\"); return 1; }",
              "    fclose(f);"]
@@ -446,8 +572,7 @@ def emit_program(workload: Workload, nodes: dict[str, Node], resolve: Callable[[
     main += ['    f = fopen(argv[3], "wb");',
              '    if (!f) { fprintf(stderr, "cannot open %s\\n", argv[3]); return 1; }']
     for name in graph_outputs:
-        t = workload.tensors[name]
-        main.append(f"    fwrite({prog.dram[name]}, sizeof(elem_t), {t.elements}, f);")
+        main.append(f"    fwrite({prog.dram[name]}, 1, sizeof({prog.dram[name]}), f);")
     main += ["    fclose(f);",
              '    printf("{\\"onchip_bytes\\": %lu, \\"counters\\": [", '
              "(unsigned long)sizeof(onchip));",
@@ -462,13 +587,18 @@ def emit_program(workload: Workload, nodes: dict[str, Node], resolve: Callable[[
     text = "\n".join([
         header,
         "#include <math.h>", "#include <stdio.h>", "#include <stdlib.h>", "#include <string.h>",
-        "", "typedef float elem_t;  /* float32: act/weight/psum elements of 4 bytes */",
+        "#include <stdint.h>", "",
+        f"/* element types ({storage.name}): "
+        + ", ".join(f"{k} {storage.ctypes[k]}" for k in ITEM_KINDS) + " */",
         f"#define NUM_GROUPS {n_groups}",
         f"enum {{ {', '.join(_ENUM)}, NUM_COUNTERS }};",
         "static unsigned long long counters[NUM_COUNTERS];  /* bytes moved (MACS: count) */",
         "static unsigned long long group_counters[NUM_GROUPS][NUM_COUNTERS];",
-        f"static elem_t onchip[{onchip}];  /* the on-chip buffer: largest group's items */",
+        f"static {storage.chip_type} onchip[{onchip}];  /* the on-chip buffer: largest group's "
+        "items */",
+        "#define CHIP ((unsigned char *)onchip)",
         _RUNTIME, _ZERO_BOX if any(layout.c_tiled for _, _, layout in groups) else "",
+        _INT32_ACCESS if storage.quantized else "", qk.HELPERS if storage.quantized else "",
         "/* DRAM */", *prog.decls, "", *prog.funcs, "", *main, ""])
     io = ProgramIO(tuple((layer, kind, n) for layer, kind, n, _ in prog.weights),
                    tuple((n, workload.tensors[n].dims) for n in graph_inputs),

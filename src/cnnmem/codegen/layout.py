@@ -26,6 +26,7 @@ Every item is seen as a 4-D array ``d0 x d1 x d2 x d3`` (row-major in DRAM):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cnnmem.dse.regions import AXES, Intervals, propagate
@@ -49,7 +50,8 @@ class Item:
         tables: per dimension, the interval table over the driving loop's tile indices (``None``
             for constant dimensions).
         extents: modular extents ``E_d`` (largest interval length per dimension).
-        offset: first element of the item's slice in the on-chip array.
+        offset: first BYTE of the item's slice in the on-chip array.
+        element_bytes: bytes per element (its C type's size).
     """
 
     key: tuple[str, str]
@@ -58,11 +60,17 @@ class Item:
     tables: tuple[Table | None, ...]
     extents: tuple[int, int, int, int]
     offset: int
+    element_bytes: int = 4
 
     @property
     def size(self) -> int:
         """Elements of the slice: ``prod(extents)`` (the model's ``max_t``)."""
         return math.prod(self.extents)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the slice: ``size * element_bytes``."""
+        return self.size * self.element_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,11 @@ class GroupLayout:
         """Elements of the group's on-chip array: the sum of the slices."""
         return sum(item.size for item in self.items)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the group's on-chip array: the sum of the slices' bytes."""
+        return sum(item.nbytes for item in self.items)
+
     def item(self, key: tuple[str, str]) -> Item:
         """The item with ``key``.
 
@@ -103,8 +116,12 @@ def _table(iv: Intervals) -> Table:
     return tuple(int(v) for v in iv[0]), tuple(int(v) for v in iv[1])
 
 
-def group_layout(group: LayerGroup, schedule: GroupSchedule, offset: int = 0) -> GroupLayout:
+def group_layout(group: LayerGroup, schedule: GroupSchedule, offset: int = 0,
+                 element_bytes: Mapping[str, int] | None = None) -> GroupLayout:
     """The on-chip layout of ``group`` under ``schedule`` (module docstring).
+
+    ``element_bytes`` maps an item kind (``act out psum w b o``) to its element size (default 4
+    for all); offsets are in bytes, slices placed one after another without padding.
 
     Intervals come from :func:`cnnmem.dse.regions.propagate`, the same algebra as the cost
     model, so that loads, computations and buffer sizes follow it exactly.
@@ -157,8 +174,9 @@ def group_layout(group: LayerGroup, schedule: GroupSchedule, offset: int = 0) ->
                               (None, None, None, None), ("o", layer.name)))
     placed: list[Item] = []
     for it in items:
-        placed.append(Item(it.key, it.dims, it.axes, it.tables, it.extents, offset))
-        offset += it.size
+        es = 4 if element_bytes is None else element_bytes[it.key[0]]
+        placed.append(Item(it.key, it.dims, it.axes, it.tables, it.extents, offset, es))
+        offset += it.size * es
     c_table = _table(per_axis["c"][("act", anchor.inputs[0])]) if c_tiled else \
         ((0,), (anchor.c,))
     return GroupLayout(tuple(placed), counts, c_tiled, c_table)
