@@ -168,6 +168,7 @@ class ExploreOutcome:
                    "act_bytes_per_element": hw.act_bytes_per_element,
                    "weight_bytes_per_element": hw.weight_bytes_per_element,
                    "psum_bytes_per_element": hw.psum_bytes_per_element,
+                   "bias_bytes_per_element": hw.bias_bytes,
                    "dram_bandwidth_bytes_per_s": hw.dram_bandwidth_bytes_per_s,
                    "peak_macs_per_s": hw.peak_macs_per_s,
                    "weights_in_separate_memory": hw.weights_in_separate_memory},
@@ -276,7 +277,7 @@ def codegen(spec: str, *, output_dir: str | None = None, schedule_path: str | No
         PlanningError: nothing fits the buffer (exploration).
     """
     from cnnmem.codegen import check_supported, generate, load_schedule, write_output_dir
-    from cnnmem.codegen.generate import codegen_hw
+    from cnnmem.codegen.generate import codegen_hw, storage_of, strip_float_boundary
     from cnnmem.dse import best_schedule, extract_workload, load_hw
     from cnnmem.dse import explore as dse_explore
     from cnnmem.dse.hw import parse_size
@@ -286,13 +287,14 @@ def codegen(spec: str, *, output_dir: str | None = None, schedule_path: str | No
         raise ConfigError("give at most one of --hw FILE and --buffer SIZE")
     graph = load(ModelOptions(spec, input_shapes, resolution, width, True), weights=True,
                  seed=seed)
+    strip_float_boundary(graph)  # int8 TFLite: float QUANTIZE / DEQUANTIZE run on the host
     workload = extract_workload(graph)
     check_supported(graph, workload)  # before a possibly long exploration
     schedule, schedule_hw = (load_schedule(schedule_path, workload) if schedule_path
                              else (None, None))
     hw = codegen_hw(hw=load_hw(hw_path) if hw_path is not None else None,
                     buffer_bytes=parse_size(buffer, what="--buffer") if buffer else None,
-                    schedule_hw=schedule_hw)
+                    schedule_hw=schedule_hw, storage=storage_of(graph, workload))
     if schedule is None:
         result = dse_explore(workload, hw, max_group_layers=max_group_layers,
                              options=CandidateOptions(max_recompute=max_recompute))

@@ -268,6 +268,10 @@ def _cmd_codegen(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(dumps_json(out.expected))
         return 0
     e = out.expected
+    sizes = e["element_bytes"]
+    console.print(f"{e['storage']} program: elements activation {sizes['activation']} B, "
+                  f"weight {sizes['weight']} B, bias {sizes['bias']} B, partial sum "
+                  f"{sizes['partial_sum']} B", soft_wrap=True)
     console.print(f"{out.model}: {len(e['groups'])} fused groups"
                   f"{' (explored)' if out.explored else ''}; on-chip array "
                   f"{human_bytes(e['onchip_bytes'])}, DRAM read {human_bytes(e['dram_read_bytes'])}"

@@ -125,6 +125,7 @@ def _run(graph: Graph, workload: Workload, schedule: NetworkSchedule,
     if CC is None:
         pytest.skip("no C compiler (cc) on PATH")
     code = generate(graph, workload, schedule, hw)
+    assert len({n for n, _ in code.io.inputs}) == len(code.io.inputs) == len(graph.inputs)
     rng = np.random.default_rng(seed)
     feeds = {t.name: rng.integers(-128, 128, t.shape).astype(np.int8) for t in graph.inputs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,3 +223,23 @@ def test_bias_bytes_model_equals_trace() -> None:
     s = GroupSchedule(0, 3, 2, 3, 8, weights_resident=True)
     assert evaluate(workload.group(0, 3), s, INT8_HW).dram_weight_read_bytes == \
         evaluate(workload.group(0, 3), s, one).dram_weight_read_bytes + 3 * biases
+
+
+@pytest.mark.parametrize(("model", "buffer"), [("image_classification.tflite", 48 << 10),
+                                               ("visual_wake_words.tflite", 96 << 10)])
+def test_real_tflite_best_schedule(model: str, buffer: int) -> None:
+    """The explorer's best schedule of a real int8 TFLite model at its native size."""
+    path = MODELS / model
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    from cnnmem.dse import best_schedule
+    from cnnmem.dse import explore as dse_explore
+    from cnnmem.frontend.tflite_import import load_tflite
+
+    graph, workload = _prepared(load_tflite(path))
+    hw = HardwareSpec("int8", shared_buffer_bytes=buffer, act_bytes_per_element=1,
+                      weight_bytes_per_element=1, psum_bytes_per_element=4,
+                      bias_bytes_per_element=4)
+    schedule = best_schedule(workload, dse_explore(workload, hw, max_group_layers=6)).schedule
+    assert len(schedule.groups) < len(workload.layers)  # something is fused
+    _run(graph, workload, schedule, hw)

@@ -83,7 +83,7 @@ class Storage:
 
 
 _C_SIZES = {"float": 4, "int8_t": 1, "int32_t": 4}
-FLOAT32 = Storage("float32", {k: "float" for k in ITEM_KINDS}, "float")
+FLOAT32 = Storage("float32", dict.fromkeys(ITEM_KINDS, "float"), "float")
 """Float32 graphs: every element is a 4-byte float."""
 INT8 = Storage("int8", {"act": "int8_t", "out": "int8_t", "w": "int8_t", "o": "int8_t",
                         "b": "int32_t", "psum": "int32_t"}, "int8_t")

@@ -110,10 +110,10 @@ def check_hw(hw: HardwareSpec, storage: Storage = FLOAT32) -> None:
                               f"{'/'.join(map(str, sizes))} bytes; int8 code needs 1/1/4/4 "
                               "(use --buffer, or a --hw file with element_bytes 1/1/4 and "
                               "bias: 4)")
-    sizes = (hw.act_bytes_per_element, hw.weight_bytes_per_element, hw.psum_bytes_per_element)
-    if not storage.quantized and (sizes != (ELEMENT_BYTES,) * 3 or hw.bias_bytes != 4):
+    three = (hw.act_bytes_per_element, hw.weight_bytes_per_element, hw.psum_bytes_per_element)
+    if not storage.quantized and (three != (ELEMENT_BYTES,) * 3 or hw.bias_bytes != 4):
         raise ConfigError(f"hardware {hw.name!r} has act/weight/psum elements of "
-                          f"{'/'.join(map(str, sizes))} bytes (bias {hw.bias_bytes}); float32 "
+                          f"{'/'.join(map(str, three))} bytes (bias {hw.bias_bytes}); float32 "
                           "code needs 4/4/4 (use --buffer, or a --hw file with element_bytes "
                           "4/4/4)")
     if hw.weights_in_separate_memory:
@@ -158,7 +158,7 @@ def strip_float_boundary(graph: Graph) -> list[str]:
             new = graph.add_input(graph.unique_name(y.name), y.shape, y.dtype, quant=y.quant)
             graph.replace_all_uses(y, new)
             graph.remove_node(node)
-            graph.inputs = [new if t is x else t for t in graph.inputs]
+            graph.inputs = [new if t is x else t for t in graph.inputs if t is not new]
             notes.append(f"QUANTIZE {x.name!r} -> {new.name!r} runs on the host")
         elif node.op_type == "DequantizeLinear" and any(y is t for t in graph.outputs) and \
                 is_quantized(x) and not y.consumers:

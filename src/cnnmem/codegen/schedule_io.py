@@ -126,6 +126,8 @@ def hw_from_json(section: Mapping[str, Any]) -> HardwareSpec:
             act_bytes_per_element=int(section["act_bytes_per_element"]),
             weight_bytes_per_element=int(section["weight_bytes_per_element"]),
             psum_bytes_per_element=int(section["psum_bytes_per_element"]),
+            bias_bytes_per_element=int(section["bias_bytes_per_element"])
+            if "bias_bytes_per_element" in section else None,
             weights_in_separate_memory=bool(section.get("weights_in_separate_memory", False)))
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"schedule's hw section lacks or mangles {e}") from e

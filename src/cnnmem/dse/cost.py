@@ -41,8 +41,8 @@ input channels are not tiled, ``FY*FX`` otherwise).
 Element sizes: activations ``act_B``, partial sums ``psum_B``, weights and other constants
 ``weight_B``, biases (per-output-channel constants, ``Layer.bias_elements``) ``bias_B``
 (:attr:`~cnnmem.dse.hw.HardwareSpec.bias_bytes`; int32 in int8 networks). Below, ``B_w`` is
-the size of weight item ``w`` (``bias_B`` for a bias, else ``weight_B``). The explorer evaluates whole grids of tile
-sizes at once through the same code (:func:`evaluate_tiles`).
+the size of weight item ``w`` (``bias_B`` for a bias, else ``weight_B``). The explorer
+evaluates whole grids of tile sizes at once through the same code (:func:`evaluate_tiles`).
 
 # NOTE: buffer accounting is static: every tensor (and weight) of the group gets its own buffer
 # of its peak size, ``buffer_bytes`` is their sum (what a compiler allocating one buffer per

@@ -279,7 +279,8 @@ class HardwareSpec:
             "weights in DRAM"
         return (f"{self.name}: {buf}; {weights}; elements act {self.act_bytes_per_element} B, "
                 f"weight {self.weight_bytes_per_element} B, psum {self.psum_bytes_per_element} "
-                f"B, bias {self.bias_bytes} B; DRAM {self.dram_bandwidth_bytes_per_s / 1e9:g} GB/s; "
+                f"B, bias {self.bias_bytes} B; "
+                f"DRAM {self.dram_bandwidth_bytes_per_s / 1e9:g} GB/s; "
                 f"{self.macs_per_cycle} MACs/cycle at {self.clock_hz / 1e6:g} MHz")
 
 
