@@ -1,4 +1,10 @@
-"""Shared fixtures: the reference models in ../shared/models (skipped cleanly when absent)."""
+"""Shared fixtures: the reference models in ../shared/models (skipped cleanly when absent), and
+one ``cnnmem report --quick`` run shared by the report tests.
+
+# NOTE: keep every conftest helper in this one file: test modules import them with
+# ``from conftest import ...``, and a second ``conftest.py`` in a sub-folder would shadow this
+# module under the same name.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +42,15 @@ def manifest_entries(kind: str) -> list[dict[str, Any]]:
 def entry_id(entry: dict[str, Any]) -> str:
     """Readable test id from a manifest entry."""
     return Path(entry["file"]).stem
+
+
+@pytest.fixture(scope="session")
+def blazeface_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The output folder of ``cnnmem report blazeface --quick`` (BlazeFace at its 128x128
+    input: every section has data and a figure) and its exit code; shared by the CLI, HTML and
+    browser tests of the report."""
+    from cnnmem.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "out"
+    code = main(["report", "blazeface", "--quick", "-o", str(out)])
+    return out, code

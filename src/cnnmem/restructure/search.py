@@ -32,6 +32,12 @@ Shape (ZigZag's generate -> evaluate -> reduce, C7):
    arena is at least the liveness peak) and is not planned.
 5. **Pareto front**: of every planned state within the MAC budget, those not dominated in
    (arena, MACs).
+6. **Result**: the planned state within the MAC budget with the least arena, then the fewest
+   MACs, then the fewest rewrites (with ``budget_bytes``: the fewest MACs among the states that
+   fit, if any does). A
+   greedy step that only lowers the tail of the progress key (the liveness peak, the steps at
+   it) buys MACs without lowering the arena; if no later step pays off, the returned state is
+   an earlier, cheaper one (possibly the original graph, with no rewrite).
 
 Deterministic: candidates are generated in schedule order of the original graph, then by
 segment start, length and tile count; no randomness. Not optimal: the greedy step commits to
@@ -558,12 +564,17 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         nxt = search.evaluate(chosen, keep=True)
         assert isinstance(nxt, _Evaluated)
         current = nxt
+    points = [(s, search.cache[s]) for s in search.order
+              if _macs_ok(search.cache[s], before.macs, max_overhead)]
+    best = _best_state(points, current.state, budget_bytes)
     final = current
+    if best != current.state:
+        evaluated = search.evaluate(best, keep=True)
+        assert isinstance(evaluated, _Evaluated)
+        final = evaluated
     if final.state:
         final = _Evaluated(final.state, final.measurement, final.liveness,
                            apply_rewrites(graph, final.state))
-    points = [(s, search.cache[s]) for s in search.order
-              if _macs_ok(search.cache[s], before.macs, max_overhead)]
     search_seconds = time.perf_counter() - started
     equivalent = None
     if check:
@@ -590,6 +601,23 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         evaluated=len(search.cache),
         search_seconds=search_seconds,
     )
+
+
+def _best_state(points: Sequence[tuple[State, Measurement]], last: State,
+                budget_bytes: int | None) -> State:
+    """The state the search returns (module docstring, step 6): of the planned states within
+    the MAC budget, the least arena, then the fewest MACs (with ``budget_bytes``: the fewest
+    MACs among those that fit, if any does); ties: fewer rewrites, the greedy's last state, the
+    earliest planned."""
+    def key(p: tuple[State, Measurement]) -> tuple[int, int, int, bool]:
+        return p[1].arena_bytes, p[1].macs, len(p[0]), p[0] != last
+
+    if budget_bytes is not None:
+        fitting = [p for p in points if p[1].arena_bytes <= budget_bytes]
+        if fitting:
+            return min(fitting, key=lambda p: (p[1].macs, p[1].arena_bytes, len(p[0]),
+                                               p[0] != last))[0]
+    return min(points, key=key)[0] if points else last
 
 
 def _choose(scored: Sequence[tuple[State, Measurement]], current: Measurement,
