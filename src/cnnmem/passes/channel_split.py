@@ -24,6 +24,16 @@ int8 convolutions with per-channel (or per-tensor) quantisation the accumulation
 integer arithmetic and each output channel is requantised with its own (sliced) multiplier, so
 the split is bit-exact; per-channel ``QuantParams`` of sliced constants are sliced with them.
 
+A fourth form, :class:`InputChannelSplitPass`, splits the *reduction* of a dense convolution:
+part ``p`` convolves the input-channel band ``[c0, c1)`` with ``W[:, c0:c1]`` into a partial
+sum, and Adds accumulate the parts (the bias joins the first part, the fused activation moves
+to the last Add). ``y[o] = b[o] + sum_p sum_{c in band p} W[o, c] * x[c]``: exact in real
+arithmetic; in float32 only the association of the sum changes (rounding level, tested at
+``rtol = 1e-4``). It is NOT offered for quantised (int8 / QDQ) convolutions: there each part
+would be requantised to int8 before the sum, which is not the original function; exactness
+needs int32 partial sums and one requantisation after the last Add, which the TFLite and QDQ
+operator sets cannot express as a graph.
+
 Weights without data (graph-only models) give sliced constants without data: equivalence
 checks with random weights must attach weights first (see
 :func:`cnnmem.restructure.equivalence.attach_weights`).
@@ -44,7 +54,7 @@ from cnnmem.passes.infra import Pass, PassResult
 from cnnmem.passes.splice import concat_in_place_of, fresh_name
 from cnnmem.passes.tile_split import balanced_ranges
 
-__all__ = ["ChannelSplitPass", "channel_split_kind"]
+__all__ = ["ChannelSplitPass", "InputChannelSplitPass", "channel_split_kind"]
 
 _CHANNELWISE = ("BatchNormalization", "InstanceNormalization", "MaxPool", "AveragePool",
                 "GlobalAveragePool", "GlobalMaxPool")
@@ -273,6 +283,129 @@ class ChannelSplitPass(Pass):
             sliced[t.name] = new
             inputs.append(new)
         return inputs, added
+
+
+class InputChannelSplitPass(Pass):
+    """Split the input-channel reduction of one dense Conv into ``parts`` partial sums.
+
+    Rules:
+      1. The node is a float Conv with ``group = 1``, a constant weight and one activation
+         input; quantised convolutions are refused (module docstring).
+      2. Input channels are split into balanced bands; part ``p`` is
+         ``Conv(Slice(x, band p, axis C), W[:, band p], b if p == 0)`` with the same attributes
+         and no activation (nodes ``<node>/ci<p>``).
+      3. ``Add`` nodes accumulate the parts in order (``<node>/acc<p>``); the last one writes
+         the original output (same name) and carries the conv's fused activation.
+
+    Statistics: ``parts``, ``macs_before``, ``macs_after`` (equal: every product is computed
+    once), ``partial_sum_elements`` (elements of the partial-sum tensors, ``parts - 1`` times
+    the output's: the extra activation memory the split may need).
+
+    Args:
+        node: name of the Conv.
+        parts: number of input-channel bands (2 or more).
+
+    Raises:
+        ConfigError: ``parts < 2``.
+    """
+
+    name = "input-channel-split"
+
+    def __init__(self, node: str, parts: int) -> None:
+        if parts < 2:
+            raise ConfigError(f"input-channel split: parts must be >= 2, got {parts}")
+        self.node = node
+        self.parts = parts
+
+    def describe(self) -> str:
+        """``input-channel-split{node=...,parts=n}``."""
+        return f"{self.name}{{node={self.node},parts={self.parts}}}"
+
+    def _target(self, graph: Graph) -> Node:
+        node = next((n for n in graph.nodes if n.name == self.node), None)
+        if node is None:
+            raise PreconditionError(f"input-channel split: no node {self.node!r} in graph "
+                                    f"{graph.name!r}")
+        w = node.input(1)
+        if node.op_type != "Conv" or w is None or not w.is_constant or \
+                len(node.activation_inputs) != 1 or node.attr_int("group", 1) != 1:
+            raise PreconditionError(
+                f"input-channel split: node {node.name!r} ({node.op_type}) is not a dense Conv "
+                "with a constant weight and one activation input")
+        x, out = node.inputs[0], node.outputs[0]
+        assert x is not None
+        if not out.dtype.is_float or x.quant is not None or out.quant is not None or \
+                w.quant is not None:
+            raise PreconditionError(
+                f"input-channel split: {node.name!r} is quantised ({out.dtype.name}); exact "
+                "partial sums need int32 accumulators and one requantisation after the sum, "
+                "which the int8 operator set cannot express: split float graphs only")
+        if self.parts > x.shape[1]:
+            raise PreconditionError(f"input-channel split: {self.parts} parts for "
+                                    f"{x.shape[1]} input channels of {node.name!r}")
+        return node
+
+    def requires(self, graph: Graph) -> None:
+        """The node is a float dense Conv with at least ``parts`` input channels."""
+        self._target(graph)
+
+    def ensures(self, graph: Graph) -> None:
+        """The rewritten graph verifies."""
+        try:
+            verify(graph)
+        except Exception as e:
+            raise PostconditionError(f"{self.describe()} broke the graph: {e}") from e
+
+    def call(self, graph: Graph) -> PassResult:
+        """Rewrite the Conv in place."""
+        node = self._target(graph)
+        macs_before = sum(node_macs(n) for n in graph.nodes)
+        names = {n.name for n in graph.nodes}
+        index = graph.index_of(node)
+        x, w, b, out = node.inputs[0], node.input(1), node.input(2), node.outputs[0]
+        assert x is not None and w is not None
+        partials: list[Tensor] = []
+        for p, (c0, c1) in enumerate(balanced_ranges(x.shape[1], self.parts)):
+            xs = _slice_activation(graph, x, 1, c0, c1, f"{node.name}/ci{p}.slice", names,
+                                   index)
+            index += 1
+            inputs: list[Tensor | None] = [xs, _slice_constant(graph, w, 1, c0, c1, f"ci{p}")]
+            if p == 0 and b is not None:
+                inputs.append(b)
+            part = Tensor(graph.unique_name(f"{out.name}/ci{p}"), out.shape, out.dtype,
+                          TensorKind.ACTIVATION)
+            graph.add_node(Node(fresh_name(names, f"{node.name}/ci{p}"), "Conv",
+                                dict(node.attrs), source_op=node.source_op), inputs, [part],
+                           index=index)
+            index += 1
+            partials.append(part)
+        acc = partials[0]
+        for p in range(1, self.parts - 1):
+            nxt = Tensor(graph.unique_name(f"{out.name}/acc{p}"), out.shape, out.dtype,
+                         TensorKind.ACTIVATION)
+            graph.add_node(Node(fresh_name(names, f"{node.name}/acc{p}"), "Add"),
+                           [acc, partials[p]], [nxt], index=index)
+            index += 1
+            acc = nxt
+        # the last Add replaces the Conv's output under its name (through a temporary tensor:
+        # the IR has no rename)
+        tmp = Tensor(graph.unique_name(f"{out.name}.sum"), out.shape, out.dtype,
+                     TensorKind.ACTIVATION)
+        last = Node(fresh_name(names, f"{node.name}/acc.tmp"), "Add")
+        graph.add_node(last, [acc, partials[-1]], [tmp], index=index)
+        graph.replace_all_uses(out, tmp)
+        graph.remove_node(node)
+        final = Tensor(out.name, out.shape, out.dtype, TensorKind.ACTIVATION)
+        add = Node(fresh_name(names, f"{node.name}/acc{self.parts - 1}"), "Add",
+                   activation=node.activation)
+        graph.add_node(add, [acc, partials[-1]], [final], index=graph.index_of(last) + 1)
+        graph.replace_all_uses(tmp, final)
+        graph.remove_node(last)
+        graph.remove_unused_constants()
+        macs_after = sum(node_macs(n) for n in graph.nodes)
+        return PassResult(graph, True, {
+            "parts": self.parts, "macs_before": macs_before, "macs_after": macs_after,
+            "partial_sum_elements": (self.parts - 1) * int(np.prod(out.shape))})
 
 
 def _slice_activation(graph: Graph, x: Tensor, axis: int, lo: int, hi: int, node_name: str,
