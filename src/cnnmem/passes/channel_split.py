@@ -115,7 +115,43 @@ def _channel_axis(t: Tensor, out_rank: int) -> int | None:
     return axis if 0 <= axis < len(t.shape) else None
 
 
-class ChannelSplitPass(Pass):
+class _NodeSplitPass(Pass):
+    """What the one-node splitting passes share: a node name, a number of parts (2 or more),
+    ``describe`` and a verifying ``ensures``."""
+
+    name = "node-split"
+
+    def __init__(self, node: str, parts: int) -> None:
+        if parts < 2:
+            raise ConfigError(f"{self.name.replace('-', ' ')}: parts must be >= 2, got {parts}")
+        self.node = node
+        self.parts = parts
+
+    def describe(self) -> str:
+        """``<pass name>{node=...,parts=n}``."""
+        return f"{self.name}{{node={self.node},parts={self.parts}}}"
+
+    def _node(self, graph: Graph) -> Node:
+        """The node named ``self.node``.
+
+        Raises:
+            PreconditionError: no such node.
+        """
+        node = next((n for n in graph.nodes if n.name == self.node), None)
+        if node is None:
+            raise PreconditionError(f"{self.name.replace('-', ' ')}: no node {self.node!r} in "
+                                    f"graph {graph.name!r}")
+        return node
+
+    def ensures(self, graph: Graph) -> None:
+        """The rewritten graph verifies."""
+        try:
+            verify(graph)
+        except Exception as e:
+            raise PostconditionError(f"{self.describe()} broke the graph: {e}") from e
+
+
+class ChannelSplitPass(_NodeSplitPass):
     """Split one layer into ``parts`` layers over bands of output channels, then Concat.
 
     Rules:
@@ -142,22 +178,9 @@ class ChannelSplitPass(Pass):
 
     name = "channel-split"
 
-    def __init__(self, node: str, parts: int) -> None:
-        if parts < 2:
-            raise ConfigError(f"channel split: parts must be >= 2, got {parts}")
-        self.node = node
-        self.parts = parts
-
-    def describe(self) -> str:
-        """``channel-split{node=...,parts=n}``."""
-        return f"{self.name}{{node={self.node},parts={self.parts}}}"
-
     def _target(self, graph: Graph) -> tuple[Node, str, int]:
         """The node, its split kind and the number of splittable units (channels/groups)."""
-        node = next((n for n in graph.nodes if n.name == self.node), None)
-        if node is None:
-            raise PreconditionError(f"channel split: no node {self.node!r} in graph "
-                                    f"{graph.name!r}")
+        node = self._node(graph)
         kind = channel_split_kind(node)
         if kind is None:
             raise PreconditionError(
@@ -175,13 +198,6 @@ class ChannelSplitPass(Pass):
     def requires(self, graph: Graph) -> None:
         """The node exists, is splittable, and has at least ``parts`` channels/groups."""
         self._target(graph)
-
-    def ensures(self, graph: Graph) -> None:
-        """The rewritten graph verifies."""
-        try:
-            verify(graph)
-        except Exception as e:
-            raise PostconditionError(f"{self.describe()} broke the graph: {e}") from e
 
     def call(self, graph: Graph) -> PassResult:
         """Rewrite the layer in place."""
@@ -285,7 +301,7 @@ class ChannelSplitPass(Pass):
         return inputs, added
 
 
-class InputChannelSplitPass(Pass):
+class InputChannelSplitPass(_NodeSplitPass):
     """Split the input-channel reduction of one dense Conv into ``parts`` partial sums.
 
     Rules:
@@ -311,21 +327,8 @@ class InputChannelSplitPass(Pass):
 
     name = "input-channel-split"
 
-    def __init__(self, node: str, parts: int) -> None:
-        if parts < 2:
-            raise ConfigError(f"input-channel split: parts must be >= 2, got {parts}")
-        self.node = node
-        self.parts = parts
-
-    def describe(self) -> str:
-        """``input-channel-split{node=...,parts=n}``."""
-        return f"{self.name}{{node={self.node},parts={self.parts}}}"
-
     def _target(self, graph: Graph) -> Node:
-        node = next((n for n in graph.nodes if n.name == self.node), None)
-        if node is None:
-            raise PreconditionError(f"input-channel split: no node {self.node!r} in graph "
-                                    f"{graph.name!r}")
+        node = self._node(graph)
         w = node.input(1)
         if node.op_type != "Conv" or w is None or not w.is_constant or \
                 len(node.activation_inputs) != 1 or node.attr_int("group", 1) != 1:
@@ -348,13 +351,6 @@ class InputChannelSplitPass(Pass):
     def requires(self, graph: Graph) -> None:
         """The node is a float dense Conv with at least ``parts`` input channels."""
         self._target(graph)
-
-    def ensures(self, graph: Graph) -> None:
-        """The rewritten graph verifies."""
-        try:
-            verify(graph)
-        except Exception as e:
-            raise PostconditionError(f"{self.describe()} broke the graph: {e}") from e
 
     def call(self, graph: Graph) -> PassResult:
         """Rewrite the Conv in place."""
