@@ -227,8 +227,9 @@ def test_a_weakened_explorer_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_zoo_slices(name: str, resolution: tuple[int, int], stop: int, budget_kib: int) -> None:
     """Real layer shapes (first layers, small resolution, residual branches): the explorer's
-    front equals the exhaustive one over its space, and its best at the budget equals the
-    optimum over every loop order, halo policy and weight mode with its tile sizes."""
+    front equals the exhaustive one over its space; every loop order, halo policy and weight
+    mode with the same tile sizes does no better; the default explorer (buffer-driven sizes
+    off the ladder) does no worse."""
     wl = workload_slice(extract_workload(load(ModelOptions(name, resolution=resolution))),
                         0, stop)
     hw = HardwareSpec.single_buffer(budget_kib << 10)
@@ -236,11 +237,12 @@ def test_zoo_slices(name: str, resolution: tuple[int, int], stop: int, budget_ki
     found = explore(wl, hw, max_group_layers=stop, options=options)
     truth = exhaustive(wl, hw, Space.EXPLORER, options=options)
     assert _points(found.front) == _points(truth.front) and len(truth.front) > 10
+    own = truth.best()
     orders = exhaustive(wl, hw, Space.ORDERS, options=options).best()
     default = explore(wl, hw, max_group_layers=stop,
                       options=CandidateOptions(max_recompute=0.25)).best()
-    assert orders is not None and default is not None
-    assert default.dram_bytes == orders.dram_bytes
+    assert own is not None and orders is not None and default is not None
+    assert default.dram_bytes <= orders.dram_bytes == own.dram_bytes
 
 
 def test_workload_slice() -> None:
