@@ -359,7 +359,7 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
                 resolution: tuple[int, int] | None = None, width: float | None = None,
                 check: bool = True, seed: int = 0, max_layers: int = 8,
                 parts: Sequence[int] | None = None,
-                max_iterations: int = 32) -> RestructureOutcome:
+                max_iterations: int = 32, include_io: bool = True) -> RestructureOutcome:
     """Rewrite a model so its activation peak drops (see ``cnnmem restructure``).
 
     ``import -> simplify -> search tiled segments (measured with the planner, in-place
@@ -386,7 +386,7 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     if max_overhead is None and budget is None:
         max_overhead = 0.1
     budget_bytes = parse_size(budget, what="--budget") if budget is not None else None
-    accounting = make_accounting(dtype=dtype, alignment=alignment)
+    accounting = make_accounting(dtype=dtype, alignment=alignment, include_io=include_io)
     graph = load(ModelOptions(spec, input_shapes, resolution, width, True), weights=True,
                  seed=seed)
     can_check = check and graph.metadata.get("source_format") != "tflite" and \

@@ -121,9 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--budget", metavar="SIZE",
                     help="least MAC overhead whose peak fits SIZE (e.g. 256KiB)")
     rs.add_argument("--planner", default="greedy", choices=["greedy", "overlap", "optimal"],
-                    help="planner measuring peaks before and after (default greedy)")
+                    help="planner the search minimises (default greedy); overlap plans each "
+                         "layer's output over its dying input (hwc-row dataflow): lower "
+                         "peaks, slower search")
     rs.add_argument("--dtype", metavar="T", help="element type for activations (as profile)")
     rs.add_argument("--align", type=int, default=1, metavar="BYTES")
+    rs.add_argument("--exclude-io", action="store_true",
+                    help="keep graph inputs/outputs out of the arena (e.g. a camera frame "
+                         "buffer of its own)")
     rs.add_argument("--no-check", action="store_true",
                     help="skip the onnxruntime equivalence check")
     rs.add_argument("--seed", type=int, default=0, help="seed of random weights and inputs")
@@ -394,7 +399,8 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
     out = restructure(args.model, max_overhead=args.max_overhead, budget=args.budget,
                       planner=args.planner, dtype=args.dtype, alignment=args.align,
                       input_shapes=_input_shapes(args), resolution=args.resolution,
-                      width=args.width, check=not args.no_check, seed=args.seed)
+                      width=args.width, check=not args.no_check, seed=args.seed,
+                      include_io=not args.exclude_io)
     r = out.result
     if args.output:
         if out.rewritten.metadata.get("source_format") == "tflite":

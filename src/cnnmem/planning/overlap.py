@@ -297,11 +297,38 @@ def unit_reads(node: Node, k: int, dataflow: Dataflow, elem_in: int,
     return UnitReads(c_out * elem_out, first.reshape(-1), end.reshape(-1))
 
 
+_CACHE_LIMIT = 100_000
+_model_cache: dict[tuple[object, ...], OverlapModel | None] = {}
+_whole_cache: dict[tuple[object, ...], bool] = {}
+
+
+def _signature(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+               elem_out: int) -> tuple[object, ...]:
+    """Everything the per-unit read ranges depend on: the op, its attributes, the shapes and
+    kinds (activation / constant) of its operands and outputs, the input index, the dataflow
+    and the element sizes. Tiled graphs repeat the same layer geometry many times; the models
+    are memoised on this key."""
+    attrs = tuple(sorted((name, repr(value)) for name, value in node.attrs.items()))
+    operands = tuple(None if t is None else (t.shape, t.kind.value) for t in node.inputs)
+    return (node.op_type, attrs, operands, tuple(t.shape for t in node.outputs), k,
+            dataflow.value, elem_in, elem_out)
+
+
 def reads_whole_input(node: Node, k: int, dataflow: Dataflow, elem_in: int,
                       elem_out: int) -> bool:
     """True if every unit reads all of input ``k`` (Gemm, global pooling...): then the model
     does not depend on the input's byte order, so it holds even when the input is read
-    through a reshaping view of another buffer."""
+    through a reshaping view of another buffer. Memoised (:func:`_signature`)."""
+    key = _signature(node, k, dataflow, elem_in, elem_out)
+    if key not in _whole_cache:
+        if len(_whole_cache) >= _CACHE_LIMIT:
+            _whole_cache.clear()
+        _whole_cache[key] = _reads_whole_input(node, k, dataflow, elem_in, elem_out)
+    return _whole_cache[key]
+
+
+def _reads_whole_input(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+                       elem_out: int) -> bool:
     reads = unit_reads(node, k, dataflow, elem_in, elem_out)
     x = node.inputs[k]
     if reads is None or x is None:
@@ -322,8 +349,18 @@ def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
 
     Returns:
         the model, or ``None`` when the op/dataflow pair has no overlap model (the output must
-        then be disjoint from the input).
+        then be disjoint from the input). Memoised (:func:`_signature`).
     """
+    key = _signature(node, k, dataflow, elem_in, elem_out)
+    if key not in _model_cache:
+        if len(_model_cache) >= _CACHE_LIMIT:
+            _model_cache.clear()
+        _model_cache[key] = _overlap_model(node, k, dataflow, elem_in, elem_out)
+    return _model_cache[key]
+
+
+def _overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
+                   elem_out: int) -> OverlapModel | None:
     reads = unit_reads(node, k, dataflow, elem_in, elem_out)
     if reads is None:
         return None

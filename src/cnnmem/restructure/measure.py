@@ -34,6 +34,8 @@ class Measurement:
         peak_step: first step at which the liveness peak is reached.
         peak_steps: number of steps at which the liveness peak is reached.
         macs: multiply-accumulates (Conv, ConvTranspose, Gemm, MatMul).
+        bound_bytes: the plan's proven lower bound under the planner's rules (the liveness
+            peak for disjoint planners; smaller when outputs may overlap dying inputs).
     """
 
     arena_bytes: int
@@ -41,11 +43,13 @@ class Measurement:
     peak_step: int
     peak_steps: int
     macs: int
+    bound_bytes: int = 0
 
     @property
     def progress_key(self) -> tuple[int, int, int]:
-        """What the search lowers: the arena, then the liveness peak, then the number of steps
-        at that peak (so that, of two equal peaks in different places, lowering one counts)."""
+        """What the search lowers: the arena, then the plan's lower bound (the liveness peak
+        for disjoint planners), then the number of steps at the liveness peak (so that, of two
+        equal peaks in different places, lowering one counts)."""
         return (self.arena_bytes, self.live_peak_bytes, self.peak_steps)
 
 
@@ -66,8 +70,8 @@ def build_problem_in_place(graph: Graph, accounting: Accounting, dataflow: Dataf
 
 
 def measure(graph: Graph, accounting: Accounting, planner: str = "greedy",
-            dataflow: Dataflow | None = None, *,
-            liveness: Liveness | None = None) -> tuple[Measurement, Liveness]:
+            dataflow: Dataflow | None = None, *, liveness: Liveness | None = None,
+            context: PlanningContext | None = None) -> tuple[Measurement, Liveness]:
     """Plan ``graph`` with ``planner`` (in-place Concats) and count its MACs.
 
     Args:
@@ -77,12 +81,15 @@ def measure(graph: Graph, accounting: Accounting, planner: str = "greedy",
         dataflow: the dataflow whose overlap allowances the ``overlap`` / ``optimal`` planners
             use (``None``: no overlap).
         liveness: the graph's in-place liveness (graph order), if already computed.
+        context: the planning problem of ``graph`` (:func:`build_problem_in_place` with the
+            same accounting and dataflow), if already built.
 
     Returns:
         The measurement and the liveness it came from.
     """
-    ctx = build_problem_in_place(graph, accounting, dataflow, liveness=liveness)
+    ctx = context or build_problem_in_place(graph, accounting, dataflow, liveness=liveness)
     plan = run_planner(planner, ctx.problem)
     live = ctx.liveness
     return Measurement(plan.arena_bytes, live.peak_bytes, live.peak_step,
-                       live.live_bytes.count(live.peak_bytes), graph_macs(graph)), live
+                       live.live_bytes.count(live.peak_bytes), graph_macs(graph),
+                       plan.lower_bound_bytes), live

@@ -28,8 +28,9 @@ Shape (ZigZag's generate -> evaluate -> reduce, C7):
    does not lower the arena yet, but removes peak steps). With ``budget_bytes``: stop as soon
    as the state fits; if a candidate fits, take the one with the fewest MACs among those that
    fit; otherwise choose as above.
-   A candidate whose liveness peak exceeds the current arena cannot lower it (the planner's
-   arena is at least the liveness peak) and is not planned.
+   A candidate whose lower bound exceeds the current arena cannot lower it and is not planned:
+   the liveness peak for planners that keep live buffers disjoint, the overlap problem's bound
+   (:func:`~cnnmem.planning.interface.lower_bound`) for ``overlap`` / ``optimal``.
 5. **Pareto front**: of every planned state within the MAC budget, those not dominated in
    (arena, MACs).
 6. **Result**: the planned state within the MAC budget with the least arena, then the fewest
@@ -59,9 +60,10 @@ from cnnmem.errors import ConfigError
 from cnnmem.ir.graph import Graph
 from cnnmem.passes.infra import PassManager
 from cnnmem.passes.tile_split import TileSplitPass, tileable_op
+from cnnmem.planning.interface import lower_bound
 from cnnmem.planning.overlap import Dataflow
 from cnnmem.restructure.clone import clone_graph
-from cnnmem.restructure.measure import Measurement, measure
+from cnnmem.restructure.measure import Measurement, build_problem_in_place, measure
 
 __all__ = ["DEFAULT_COL_PARTS", "DEFAULT_PARTS", "ParetoPoint", "RestructureResult",
            "SegmentRewrite", "apply_rewrites", "restructure"]
@@ -249,7 +251,8 @@ class _Search:
 
     def __init__(self, graph: Graph, accounting: Accounting, planner: str,
                  max_layers: int, parts: Sequence[int], macs_limit: float | None,
-                 col_parts: Sequence[int] = (), jobs: int = 1) -> None:
+                 col_parts: Sequence[int] = (), jobs: int = 1,
+                 dataflow: Dataflow | None = None) -> None:
         self.graph = graph
         self.accounting = accounting
         self.planner = planner
@@ -261,6 +264,10 @@ class _Search:
         self.tileable = [tileable_op(n) for n in nodes]
         self.col_parts = tuple(col_parts)
         self.jobs = jobs
+        # planners that overlap a layer's output with its dying input plan below the liveness
+        # peak: candidates are then pruned by the overlap problem's lower bound instead
+        self.dataflow = dataflow if planner in ("overlap", "optimal") else None
+        self.prune = self.dataflow is None
         self.tileable_hw = [tileable_op(n, "HW") for n in nodes] if col_parts else []
         outputs = {id(t) for t in graph.outputs}
         # last reader position of each node's output (len(nodes) for graph outputs, -1 if none)
@@ -285,8 +292,9 @@ class _Search:
 
     def evaluate(self, state: State, keep: bool = False, bound: int | None = None,
                  base: _Evaluated | None = None) -> _Evaluated | Measurement | None:
-        """Measure ``state`` (cached). With ``bound``, a state whose liveness peak exceeds it
-        is not planned (its arena could not be below ``bound``) and ``None`` is returned.
+        """Measure ``state`` (cached). With ``bound``, a state whose lower bound (liveness peak,
+        or the overlap problem's bound) exceeds it is not planned (its arena could not be below
+        ``bound``) and ``None`` is returned.
         ``base``: an evaluated state that ``state`` extends by one segment; its rewritten graph
         is copied and only the new segment applied (same result, less work)."""
         if state in self.cache and not keep:
@@ -303,10 +311,17 @@ class _Search:
         else:
             g = apply_rewrites(self.graph, state, verify_each=False)
         live = compute_liveness(g, self.accounting, concat_in_place=True)
-        if bound is not None and live.peak_bytes > bound and not keep:
-            self.pruned[state] = live.peak_bytes
+        context = None
+        floor = live.peak_bytes
+        if not self.prune:
+            # overlap rules: the problem's own lower bound (below the liveness peak)
+            context = build_problem_in_place(g, self.accounting, self.dataflow, liveness=live)
+            floor = lower_bound(context.problem)
+        if bound is not None and floor > bound and not keep:
+            self.pruned[state] = floor
             return None
-        m, live = measure(g, self.accounting, self.planner, liveness=live)
+        m, live = measure(g, self.accounting, self.planner, self.dataflow, liveness=live,
+                          context=context)
         if state not in self.cache:
             self.cache[state] = m
             self.order.append(state)
@@ -462,7 +477,7 @@ class _Search:
                 continue
             m = self.evaluate(cand, bound=arena, base=current)
             assert m is None or isinstance(m, Measurement)
-            peak = m.live_peak_bytes if m is not None else self.pruned.get(cand)
+            peak = m.bound_bytes if m is not None else self.pruned.get(cand)
             if len(new) == 1 and peak is not None:
                 if last_peak is not None and peak >= last_peak:
                     stop = True
@@ -517,7 +532,11 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         budget_bytes: the arena to reach; the search returns the first state that fits, with
             the fewest MACs among the candidates of that step. At least one of
             ``max_overhead`` and ``budget_bytes`` is needed; both may be given.
-        planner: planner measuring the arenas (``greedy`` by default).
+        planner: planner measuring the arenas (``greedy`` by default). ``overlap`` and
+            ``optimal`` plan with the overlap allowances of ``overlap_dataflow`` (hwc-row when
+            it is ``None``); their arenas can be below the liveness peak, so candidates are
+            pruned by the overlap problem's lower bound instead (built for every candidate:
+            slower).
         max_layers: longest segment tried.
         parts: tile counts tried (row bands).
         col_parts: column band counts of the H x W grids tried (empty: row bands only).
@@ -547,7 +566,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
     search = _Search(graph, accounting, planner, max_layers, sorted(set(parts)), None,
-                     sorted(set(col_parts)), max(1, jobs))
+                     sorted(set(col_parts)), max(1, jobs), overlap_dataflow or Dataflow.HWC_ROW)
     current = search.evaluate((), keep=True)
     assert isinstance(current, _Evaluated)
     before = current.measurement
