@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -131,6 +132,42 @@ class CostBreakdown:
 
 
 COST_FIELDS = tuple(f.name for f in fields(CostBreakdown))
+
+
+class CostTotals(Protocol):
+    """What :class:`CostView` reads: a :class:`CostBreakdown` or a :class:`NetworkCost`."""
+
+    @property
+    def buffer_bytes(self) -> int: ...
+
+    @property
+    def dram_bytes(self) -> int: ...
+
+    @property
+    def macs(self) -> int: ...
+
+
+class CostView:
+    """Mixin for values that hold a ``cost`` (a schedule with its cost, a front point): the
+    three figures fronts are built on, read from ``cost``. Slotted dataclasses may use it."""
+
+    __slots__ = ()
+    cost: CostTotals
+
+    @property
+    def buffer_bytes(self) -> int:
+        """On-chip bytes (``cost.buffer_bytes``: a group's buffer, or the largest group's)."""
+        return self.cost.buffer_bytes
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM bytes moved, reads + writes (``cost.dram_bytes``)."""
+        return self.cost.dram_bytes
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates, recomputation included (``cost.macs``)."""
+        return self.cost.macs
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,14 @@ from typing import TypeVar
 
 import numpy as np
 
-from cnnmem.dse.cost import CostBreakdown, CostGrid, GroupModel, NetworkCost, evaluate
+from cnnmem.dse.cost import (
+    CostBreakdown,
+    CostGrid,
+    CostView,
+    GroupModel,
+    NetworkCost,
+    evaluate,
+)
 from cnnmem.dse.hw import HardwareSpec
 from cnnmem.dse.pareto import HasCost
 from cnnmem.dse.space import (
@@ -98,8 +105,9 @@ class Space(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class ExhaustivePoint:
-    """One point of the exhaustive front.
+class ExhaustivePoint(CostView):
+    """One point of the exhaustive front (``buffer_bytes``, ``dram_bytes``, ``macs`` from
+    :class:`~cnnmem.dse.cost.CostView`).
 
     Attributes:
         schedule: an optimal network schedule at this buffer size.
@@ -108,21 +116,6 @@ class ExhaustivePoint:
 
     schedule: NetworkSchedule
     cost: NetworkCost
-
-    @property
-    def buffer_bytes(self) -> int:
-        """Largest group buffer."""
-        return self.cost.buffer_bytes
-
-    @property
-    def dram_bytes(self) -> int:
-        """Total DRAM traffic."""
-        return self.cost.dram_bytes
-
-    @property
-    def macs(self) -> int:
-        """Total MACs."""
-        return self.cost.macs
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ import numpy as np
 
 from cnnmem.dse.cost import (
     CostBreakdown,
+    CostView,
     GroupModel,
     NetworkCost,
     compulsory_traffic,
@@ -54,8 +55,9 @@ DEFAULT_MAX_GROUP_LAYERS = 16
 
 
 @dataclass(frozen=True, slots=True)
-class GroupChoice:
-    """One point of a group's Pareto front.
+class GroupChoice(CostView):
+    """One point of a group's Pareto front (``buffer_bytes``, ``dram_bytes``, ``macs`` from
+    :class:`~cnnmem.dse.cost.CostView`).
 
     Attributes:
         schedule: the group schedule.
@@ -64,21 +66,6 @@ class GroupChoice:
 
     schedule: GroupSchedule
     cost: CostBreakdown
-
-    @property
-    def buffer_bytes(self) -> int:
-        """The group's buffer."""
-        return self.cost.buffer_bytes
-
-    @property
-    def dram_bytes(self) -> int:
-        """The group's DRAM traffic."""
-        return self.cost.dram_bytes
-
-    @property
-    def macs(self) -> int:
-        """The group's MACs."""
-        return self.cost.macs
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +94,9 @@ def _join(prefix: _Prefix, choice: GroupChoice) -> _Prefix:
 
 
 @dataclass(frozen=True, slots=True)
-class FrontPoint:
-    """One point of the network's Pareto front.
+class FrontPoint(CostView):
+    """One point of the network's Pareto front (``buffer_bytes``, ``dram_bytes``, ``macs``
+    from :class:`~cnnmem.dse.cost.CostView`).
 
     Attributes:
         schedule: the network schedule (consecutive groups).
@@ -117,21 +105,6 @@ class FrontPoint:
 
     schedule: NetworkSchedule
     cost: NetworkCost
-
-    @property
-    def buffer_bytes(self) -> int:
-        """Largest group buffer."""
-        return self.cost.buffer_bytes
-
-    @property
-    def dram_bytes(self) -> int:
-        """Total DRAM traffic."""
-        return self.cost.dram_bytes
-
-    @property
-    def macs(self) -> int:
-        """Total MACs, recomputation included."""
-        return self.cost.macs
 
 
 def _front_point(prefix: _Prefix) -> FrontPoint:

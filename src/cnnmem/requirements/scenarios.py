@@ -62,7 +62,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from cnnmem.dse.cost import CostBreakdown, GroupModel, evaluate, fits
+from cnnmem.dse.cost import CostBreakdown, CostView, GroupModel, evaluate, fits
 from cnnmem.dse.explore import _num_tiles as num_tiles  # the DSE's own tile count
 from cnnmem.dse.explore import group_front
 from cnnmem.dse.hw import HardwareSpec
@@ -113,8 +113,10 @@ LAYER_SCENARIOS = (Scenario.S1, Scenario.S2, Scenario.S3, Scenario.S4, Scenario.
 
 
 @dataclass(frozen=True, slots=True)
-class ScenarioPoint:
-    """One member of a scenario family: a single-layer schedule and its exact cost.
+class ScenarioPoint(CostView):
+    """One member of a scenario family: a single-layer schedule and its exact cost
+    (``buffer_bytes``, ``dram_bytes`` per frame and ``macs`` from
+    :class:`~cnnmem.dse.cost.CostView`).
 
     Attributes:
         scenario: the family it belongs to.
@@ -128,16 +130,6 @@ class ScenarioPoint:
     schedule: GroupSchedule
     cost: CostBreakdown
     tiles: int
-
-    @property
-    def buffer_bytes(self) -> int:
-        """On-chip bytes (``cost.buffer_bytes``)."""
-        return self.cost.buffer_bytes
-
-    @property
-    def dram_bytes(self) -> int:
-        """Off-chip bytes per frame, reads + writes (``cost.dram_bytes``)."""
-        return self.cost.dram_bytes
 
 
 @dataclass(frozen=True, slots=True)
