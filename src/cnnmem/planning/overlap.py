@@ -72,7 +72,9 @@ Ops not listed get no overlap (``None``): their output is placed disjoint from t
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -81,6 +83,7 @@ from cnnmem.ir.graph import Node, Tensor
 from cnnmem.ir.ops import category
 
 _INF = np.iinfo(np.int64).max // 4
+T = TypeVar("T")
 
 
 class Dataflow(enum.Enum):
@@ -314,17 +317,24 @@ def _signature(node: Node, k: int, dataflow: Dataflow, elem_in: int,
             dataflow.value, elem_in, elem_out)
 
 
+def _memo(cache: dict[tuple[object, ...], T], compute: Callable[..., T], node: Node, k: int,
+          dataflow: Dataflow, elem_in: int, elem_out: int) -> T:
+    """``compute(node, k, ...)``, memoised in ``cache`` under :func:`_signature` (cleared when
+    it reaches ``_CACHE_LIMIT`` entries)."""
+    key = _signature(node, k, dataflow, elem_in, elem_out)
+    if key not in cache:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = compute(node, k, dataflow, elem_in, elem_out)
+    return cache[key]
+
+
 def reads_whole_input(node: Node, k: int, dataflow: Dataflow, elem_in: int,
                       elem_out: int) -> bool:
     """True if every unit reads all of input ``k`` (Gemm, global pooling...): then the model
     does not depend on the input's byte order, so it holds even when the input is read
     through a reshaping view of another buffer. Memoised (:func:`_signature`)."""
-    key = _signature(node, k, dataflow, elem_in, elem_out)
-    if key not in _whole_cache:
-        if len(_whole_cache) >= _CACHE_LIMIT:
-            _whole_cache.clear()
-        _whole_cache[key] = _reads_whole_input(node, k, dataflow, elem_in, elem_out)
-    return _whole_cache[key]
+    return _memo(_whole_cache, _reads_whole_input, node, k, dataflow, elem_in, elem_out)
 
 
 def _reads_whole_input(node: Node, k: int, dataflow: Dataflow, elem_in: int,
@@ -351,12 +361,7 @@ def overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
         the model, or ``None`` when the op/dataflow pair has no overlap model (the output must
         then be disjoint from the input). Memoised (:func:`_signature`).
     """
-    key = _signature(node, k, dataflow, elem_in, elem_out)
-    if key not in _model_cache:
-        if len(_model_cache) >= _CACHE_LIMIT:
-            _model_cache.clear()
-        _model_cache[key] = _overlap_model(node, k, dataflow, elem_in, elem_out)
-    return _model_cache[key]
+    return _memo(_model_cache, _overlap_model, node, k, dataflow, elem_in, elem_out)
 
 
 def _overlap_model(node: Node, k: int, dataflow: Dataflow, elem_in: int,
