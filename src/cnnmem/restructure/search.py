@@ -47,6 +47,7 @@ one segment at a time and the candidate set is local to the peak.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -438,6 +439,9 @@ class _Search:
                 # longest runs first (they bound the step's wall time), results put back in
                 # generation order
                 by_size = sorted(range(len(runs)), key=lambda k: -len(runs[k]))
+                # objects that exist at the fork are left out of the workers' garbage
+                # collections: they would otherwise touch (copy) every page of this process
+                gc.freeze()
                 with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
                     done = pool.map(_run_forked, [runs[k] for k in by_size], chunksize=1)
                 outcomes: list[list[tuple[State, Measurement | None, int | None]]] = \
@@ -445,6 +449,7 @@ class _Search:
                 for k, outcome in zip(by_size, done, strict=True):
                     outcomes[k] = outcome
             finally:
+                gc.unfreeze()
                 _FORKED = None
         else:
             outcomes = [self.run(current, r) for r in runs]
