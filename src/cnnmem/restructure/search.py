@@ -76,11 +76,6 @@ DEFAULT_COL_PARTS = (2, 3, 4)
 """Column band counts of the H x W grids the search tries (each with 1 or ``parts`` row bands
 up to ``GRID_MAX_ROW_PARTS``; limited by the output width)."""
 
-GRID_MIN_COLS = 8
-"""Narrowest column band of an H x W grid the search tries. Measured on the five benchmark
-networks: narrower bands helped only ResNet18 (51.9 % instead of 49.3 % saving) and cost a
-tenth of InceptionV3's search time, which must stay under 30 s."""
-
 GRID_MAX_ROW_PARTS = 8
 """Most row bands of an H x W grid the search tries (more tiles recompute halos on four
 sides; beyond 8 x 2 the grids were never chosen on the benchmark networks)."""
@@ -403,7 +398,6 @@ class _Search:
                     rewrites = [SegmentRewrite(layers, "H", p) for p in self.parts]
                     if self.col_parts and self.valid(i, j, "HW"):
                         rewrites += [SegmentRewrite(layers, "HW", p, q) for q in self.col_parts
-                                     if q * GRID_MIN_COLS <= shape[3]
                                      for p in (1, *self.parts) if p <= GRID_MAX_ROW_PARTS]
                     for rewrite in rewrites:
                         cand = self.canonical([*kept, rewrite])
