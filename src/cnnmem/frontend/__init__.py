@@ -55,7 +55,8 @@ def load_model(spec: str, *, input_shapes: Mapping[str, Sequence[int]] | None = 
             from cnnmem.frontend.onnx_import import load_onnx
 
             return load_onnx(path, input_shapes)
-        raise ModelImportError(f"{path}: no such file")
+        raise ModelImportError(f"{path}: no such file; give an .onnx / .tflite path or a "
+                               "built-in network name (cnnmem zoo lists them)")
     from cnnmem.zoo import build_network
 
     if input_shapes:

@@ -108,7 +108,7 @@ def load_onnx(path: str | os.PathLike[str],
 
 def _read_model(p: Path) -> onnx.ModelProto:
     if not p.exists():
-        raise ModelImportError(f"{p}: no such file")
+        raise ModelImportError(f"{p}: no such file; check the path to the .onnx model")
     if p.is_dir():
         raise ModelImportError(f"{p}: is a directory, expected an .onnx file")
     if p.stat().st_size == 0:
