@@ -257,10 +257,11 @@ def conv_partial(layer: Layer, group: LayerGroup, acc: Accessor) -> list[str]:
     return _conv_loops(layer, shapes, acc, "0", "c0", "c1")
 
 
-def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Accessor,
-          ) -> list[str]:
-    x = shapes[layer.inputs[0]]
-    a = acc(("act", x.name))
+def pool_window(layer: Layer, node: Node, x: TensorShape) -> tuple[list[str], str]:
+    """The C loop header over one pooling window of output ``(y, x)`` (it defines ``iy``,
+    ``ix`` and ``inside`` = the cell is a real input cell; the caller closes both loops), and
+    the line counting the cells an average divides by (padding cells too under
+    ``count_include_pad``, the ONNX / TFLite rule). Shared by the float and int8 kernels."""
     geom = node.geometry
     assert geom is not None
     (sy, sx), (dy, dx) = layer.stride, layer.dilation
@@ -270,15 +271,23 @@ def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Acce
             f"    for (int i = 0; i < {layer.fx}; ++i) {{",
             f"        int ix = x * {sx} - {left} + i * {dx};",
             f"        int inside = iy >= 0 && iy < {x.h} && ix >= 0 && ix < {x.w};"]
-    if node.op_type == "MaxPool":
-        return ["double v = -INFINITY;", *loop,
-                f"        if (inside && {a}(n, k, iy, ix) > v) v = {a}(n, k, iy, ix);",
-                "    }", "}"]
     if node.attr_int("count_include_pad", 0):
         count = (f"        if (iy >= {-top} && iy < {x.h + bottom} && ix >= {-left} && "
                  f"ix < {x.w + right}) ++count;")
     else:
         count = "        if (inside) ++count;"
+    return loop, count
+
+
+def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Accessor,
+          ) -> list[str]:
+    x = shapes[layer.inputs[0]]
+    a = acc(("act", x.name))
+    loop, count = pool_window(layer, node, x)
+    if node.op_type == "MaxPool":
+        return ["double v = -INFINITY;", *loop,
+                f"        if (inside && {a}(n, k, iy, ix) > v) v = {a}(n, k, iy, ix);",
+                "    }", "}"]
     return ["double v = 0.0f;", "int count = 0;", *loop,
             f"        if (inside) v += {a}(n, k, iy, ix);", count, "    }", "}",
             "v /= count;"]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from cnnmem.codegen.kernels import _operand, other_constants
+from cnnmem.codegen.kernels import _operand, other_constants, pool_window
 from cnnmem.dse.workload import Layer, LayerGroup, LayerKind, TensorShape
 from cnnmem.ir.graph import Node, Tensor
 from cnnmem.ir.types import Activation, DType
@@ -361,24 +361,11 @@ def _pool(layer: Layer, node: Node, shapes: Mapping[str, TensorShape], acc: Acce
           ) -> list[str]:
     x = shapes[layer.inputs[0]]
     a = acc(("act", x.name))
-    geom = node.geometry
-    assert geom is not None
-    (sy, sx), (dy, dx) = layer.stride, layer.dilation
-    top, left, bottom, right = geom.pads
-    loop = [f"for (int j = 0; j < {layer.fy}; ++j) {{",
-            f"    int iy = y * {sy} - {top} + j * {dy};",
-            f"    for (int i = 0; i < {layer.fx}; ++i) {{",
-            f"        int ix = x * {sx} - {left} + i * {dx};",
-            f"        int inside = iy >= 0 && iy < {x.h} && ix >= 0 && ix < {x.w};"]
+    loop, count = pool_window(layer, node, x)
     if node.op_type == "MaxPool":
         return ["int32_t v = INT32_MIN;", *loop,
                 f"        if (inside && {a}(n, k, iy, ix) > v) v = {a}(n, k, iy, ix);",
                 "    }", "}", *_clamp(node)]
-    if node.attr_int("count_include_pad", 0):
-        count = (f"        if (iy >= {-top} && iy < {x.h + bottom} && ix >= {-left} && "
-                 f"ix < {x.w + right}) ++count;")
-    else:
-        count = "        if (inside) ++count;"
     lo, hi = clamp_range(node)
     return ["int32_t sum = 0, count = 0, num, q, v;", *loop,
             f"        if (inside) sum += {a}(n, k, iy, ix);", count, "    }", "}",

@@ -53,11 +53,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Protocol
 
 import numpy as np
 
 from cnnmem.dse.hw import HardwareSpec
+from cnnmem.dse.pareto import HasCost
 from cnnmem.dse.regions import STAT_FIELDS, axis_table, item_keys
 from cnnmem.dse.space import GroupSchedule, HaloPolicy, NetworkSchedule, schedule_problem
 from cnnmem.dse.workload import LayerGroup, LayerKind, Workload
@@ -134,25 +134,12 @@ class CostBreakdown:
 COST_FIELDS = tuple(f.name for f in fields(CostBreakdown))
 
 
-class CostTotals(Protocol):
-    """What :class:`CostView` reads: a :class:`CostBreakdown` or a :class:`NetworkCost`."""
-
-    @property
-    def buffer_bytes(self) -> int: ...
-
-    @property
-    def dram_bytes(self) -> int: ...
-
-    @property
-    def macs(self) -> int: ...
-
-
 class CostView:
     """Mixin for values that hold a ``cost`` (a schedule with its cost, a front point): the
     three figures fronts are built on, read from ``cost``. Slotted dataclasses may use it."""
 
     __slots__ = ()
-    cost: CostTotals
+    cost: HasCost  # a CostBreakdown or a NetworkCost
 
     @property
     def buffer_bytes(self) -> int:
