@@ -316,6 +316,10 @@ class RestructureOutcome:
         rewritten: the rewritten graph.
         live_before: live activation bytes per step before (same accounting, in-place concats).
         live_after: the same after.
+        plan_proven: the execution proof of the rewritten graph's plan (the search's planner,
+            in-place Concats; :func:`cnnmem.planning.simulate.prove_plan`): True / False, or
+            None when not run.
+        plan_proof: the proof's detail (what was executed and checked, or what failed).
     """
 
     model: str
@@ -324,13 +328,42 @@ class RestructureOutcome:
     rewritten: Graph
     live_before: tuple[int, ...]
     live_after: tuple[int, ...]
+    plan_proven: bool | None = None
+    plan_proof: str = "not run"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (schema ``cnnmem.restructure/1``)."""
         return {"schema": "cnnmem.restructure/1", "model": self.model,
                 **self.result.as_dict(),
+                "plan_proven": self.plan_proven,
+                "plan_proof": self.plan_proof,
                 "live_bytes_before": list(self.live_before),
                 "live_bytes_after": list(self.live_after)}
+
+
+def _prove_restructured(graph: Graph, accounting: Any, planner: str, arena_bytes: int,
+                        seed: int) -> tuple[bool, str]:
+    """Plan ``graph`` as the search measured it (``planner``, in-place Concats; the hwc-row
+    overlap rules for ``overlap`` / ``optimal``) and prove the plan by execution."""
+    from cnnmem.errors import PlanningError
+    from cnnmem.planning.overlap import Dataflow
+    from cnnmem.planning.problem import run_planner
+    from cnnmem.planning.result import make_result
+    from cnnmem.planning.simulate import prove_plan
+    from cnnmem.restructure.measure import build_problem_in_place
+
+    flow = Dataflow.HWC_ROW if planner in ("overlap", "optimal") else None
+    ctx = build_problem_in_place(graph, accounting, flow)
+    memory_plan = run_planner(planner, ctx.problem)
+    result = make_result(graph.name, planner, flow, accounting, ctx, memory_plan)
+    what = f"{planner} plan of {memory_plan.arena_bytes} B"
+    if memory_plan.arena_bytes != arena_bytes:
+        what += f" (the search measured {arena_bytes} B)"
+    try:
+        proof = prove_plan(graph, result, ctx, seed=seed)
+    except PlanningError as e:
+        return False, f"{what}: {e}"
+    return proof.ok, f"{what}: {proof.detail}"
 
 
 def _same_integer_function(original: Graph, rewritten: Graph, seed: int) -> bool:
@@ -359,7 +392,8 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
                 resolution: tuple[int, int] | None = None, width: float | None = None,
                 check: bool = True, seed: int = 0, max_layers: int = 8,
                 parts: Sequence[int] | None = None,
-                max_iterations: int = 32, include_io: bool = True) -> RestructureOutcome:
+                max_iterations: int = 32, include_io: bool = True,
+                prove: bool | None = None) -> RestructureOutcome:
     """Rewrite a model so its activation peak drops (see ``cnnmem restructure``).
 
     ``import -> simplify -> search tiled segments (measured with the planner, in-place
@@ -369,6 +403,10 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     with neither, ``max_overhead=0.1``. ``max_layers`` (longest segment), ``parts`` (tile
     counts, default :data:`~cnnmem.restructure.search.DEFAULT_PARTS`) and ``max_iterations``
     (greedy steps) bound the search (``cnnmem report --quick`` narrows them).
+    ``prove`` (default: ``check``): plan the rewritten graph with the search's planner and prove
+    the plan by execution (:func:`cnnmem.planning.simulate.prove_plan`: channels-last storage,
+    every tile written into its slice of the in-place Concat's buffer); the outcome is
+    :attr:`RestructureOutcome.plan_proven`.
 
     Raises:
         ConfigError: both stopping rules, or a bad value.
@@ -405,7 +443,13 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
         result = replace(result, equivalent=_same_integer_function(graph, rewritten, seed))
     before = compute_liveness(graph, accounting, concat_in_place=True).live_bytes
     after = compute_liveness(rewritten, accounting, concat_in_place=True).live_bytes
-    return RestructureOutcome(_model_name(spec), result, graph, rewritten, before, after)
+    proven, proof = None, "not run"
+    run_proof = check if prove is None else prove
+    if run_proof:
+        proven, proof = _prove_restructured(rewritten, accounting, planner,
+                                            result.peak_after_bytes, seed)
+    return RestructureOutcome(_model_name(spec), result, graph, rewritten, before, after,
+                              proven, proof)
 
 
 REQUIREMENTS_DEFAULT_DTYPE = "int16"
@@ -700,7 +744,7 @@ def report(spec: str, output_dir: str | Path, *, hw_path: str | None = None,
             spec, dtype=dtype, input_shapes=shapes, resolution=resolution, width=width,
             seed=seed, max_layers=QUICK_RESTRUCTURE_LAYERS if quick else 8,
             parts=QUICK_RESTRUCTURE_PARTS if quick else None,
-            max_iterations=QUICK_RESTRUCTURE_STEPS if quick else 32)
+            max_iterations=QUICK_RESTRUCTURE_STEPS if quick else 32, prove=not quick)
     except CnnmemError as e:
         restructure_note = f"restructuring failed: {e}"
 

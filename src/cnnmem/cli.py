@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep graph inputs/outputs out of the arena (e.g. a camera frame "
                          "buffer of its own)")
     rs.add_argument("--no-check", action="store_true",
-                    help="skip the onnxruntime equivalence check")
+                    help="skip the onnxruntime equivalence check (and the plan's proof)")
+    rs.add_argument("--no-prove", action="store_true",
+                    help="skip the execution proof of the rewritten graph's plan (run by "
+                         "default with the equivalence check)")
     rs.add_argument("--seed", type=int, default=0, help="seed of random weights and inputs")
     rs.add_argument("-o", "--output", metavar="OUT.onnx", help="write the rewritten model")
     rs.add_argument("--plots", metavar="DIR", help="write live-memory curves before/after")
@@ -400,8 +403,10 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
                       planner=args.planner, dtype=args.dtype, alignment=args.align,
                       input_shapes=_input_shapes(args), resolution=args.resolution,
                       width=args.width, check=not args.no_check, seed=args.seed,
-                      include_io=not args.exclude_io)
+                      include_io=not args.exclude_io,
+                      prove=not (args.no_check or args.no_prove))
     r = out.result
+    code = 0 if r.equivalent is not False and out.plan_proven is not False else 1
     if args.output:
         if out.rewritten.metadata.get("source_format") == "tflite":
             raise ConfigError("-o writes ONNX; a TFLite model cannot be written as ONNX")
@@ -414,7 +419,7 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
                     Path(args.plots) / "restructure_live.png")
     if args.json == "-":
         sys.stdout.write(dumps_json(out.as_dict()))
-        return 0 if r.equivalent is not False else 1
+        return code
     if args.json:
         write_text(args.json, dumps_json(out.as_dict()))
     grid = Table.grid(padding=(0, 2))
@@ -435,6 +440,8 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
            else "onnxruntime, random inputs and weights")
     grid.add_row("equivalent", {True: f"yes ({how})", False: "NO",
                                 None: "not checked"}[r.equivalent])
+    grid.add_row("plan proven", {True: "yes", False: "NO", None: "not run"}[out.plan_proven]
+                 + ("" if out.plan_proven is None else f": {out.plan_proof}"))
     grid.add_row("accounting", r.accounting.describe())
     console.print(grid)
     table = Table(title="rewrites", title_justify="left", header_style="bold")
@@ -448,7 +455,7 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
     for path in (args.output, args.plots, args.json):
         if path:
             console.print(f"wrote {path}", soft_wrap=True)
-    return 0 if r.equivalent is not False else 1
+    return code
 
 
 def _cmd_explore(args: argparse.Namespace, console: Console) -> int:

@@ -12,13 +12,14 @@ live, so the live bytes at step ``i`` are the layer-by-layer (ping-pong) working
   use of any alias.
 - A tensor that nothing reads lives only during the step that writes it.
 - Opt-in (``compute_liveness(..., concat_in_place=True)``): a Concat whose inputs are written
-  straight into its output buffer (see :func:`in_place_concats`). Off by default.
+  straight into its output buffer (see :func:`in_place_concats`), each at the byte offset of
+  its slice (:attr:`Liveness.slice_offsets`). Off by default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cnnmem.analysis.accounting import Accounting
 from cnnmem.errors import InvariantError
@@ -55,12 +56,24 @@ class Buffer:
 
 @dataclass(frozen=True, slots=True)
 class Liveness:
-    """Lifetimes of all activation buffers and the live bytes at every step."""
+    """Lifetimes of all activation buffers and the live bytes at every step.
+
+    Attributes:
+        steps: node names by step.
+        buffers: the buffers.
+        live_bytes: live bytes at every step.
+        buffer_of: tensor name -> the buffer (root tensor) that holds it.
+        slice_offsets: the tensors absorbed by in-place Concats (``concat_in_place=True``)
+            -> byte offset (under the accounting) of their slice inside the Concat's buffer in
+            channels-last storage: ``(slice start along the axis) * (bytes per slice)``. Empty
+            when no Concat is in place; every other tensor of a buffer starts at its start.
+    """
 
     steps: tuple[str, ...]
     buffers: tuple[Buffer, ...]
     live_bytes: tuple[int, ...]
     buffer_of: dict[str, str]
+    slice_offsets: dict[str, int] = field(default_factory=dict)
 
     @property
     def peak_bytes(self) -> int:
@@ -118,6 +131,31 @@ def in_place_concats(graph: Graph, accounting: Accounting) -> dict[str, Node]:
                 absorbed[t.name] = node
             concat_buffers.add(out.name)
     return absorbed
+
+
+def in_place_slice_offsets(absorbed: dict[str, Node], accounting: Accounting
+                           ) -> dict[str, int]:
+    """Byte offset of each absorbed input inside its Concat's buffer (channels-last storage,
+    element sizes of ``accounting``): ``(slice start along the axis) * (bytes per slice)``,
+    where a slice is one index along the axis (every storage axis before it has extent 1, so
+    the slices are consecutive byte ranges).
+
+    Args:
+        absorbed: :func:`in_place_concats` of the graph.
+        accounting: how bytes are counted.
+    """
+    offsets: dict[str, int] = {}
+    for concat in {id(n): n for n in absorbed.values()}.values():
+        out = concat.outputs[0]
+        axis = concat.attr_int("axis", 0) % len(out.shape)
+        per_slice = out.num_elements // out.shape[axis] * accounting.element_size(out) \
+            if out.shape[axis] else 0
+        start = 0
+        for t in concat.inputs:
+            assert t is not None
+            offsets[t.name] = start * per_slice
+            start += t.shape[axis]
+    return offsets
 
 
 def _absorbable(t: Tensor | None, concat: Node, outputs: set[str], concat_buffers: set[str],
@@ -224,4 +262,5 @@ def compute_liveness(graph: Graph, accounting: Accounting,
         buffers=tuple(buffers),
         live_bytes=tuple(live),
         buffer_of={name: t.name for name, t in root.items()},
+        slice_offsets=in_place_slice_offsets(absorbed, accounting),
     )

@@ -24,7 +24,12 @@ PLAN_SCHEMA = "cnnmem.plan/1"
 
 @dataclass(frozen=True, slots=True)
 class BufferRecord:
-    """One line of the address map."""
+    """One line of the address map.
+
+    ``tensor_offsets``: where each of ``tensors`` starts, in bytes from ``offset`` (the slices
+    of an in-place Concat's inputs, :attr:`cnnmem.analysis.liveness.Liveness.slice_offsets`);
+    empty when every tensor starts at ``offset`` (the buffer's owner and its alias views).
+    """
 
     name: str
     tensors: tuple[str, ...]
@@ -32,6 +37,13 @@ class BufferRecord:
     size_bytes: int
     first_step: int
     last_step: int
+    tensor_offsets: tuple[int, ...] = ()
+
+    def tensor_offset(self, name: str) -> int:
+        """Arena offset of tensor ``name`` (one of :attr:`tensors`)."""
+        if not self.tensor_offsets:
+            return self.offset
+        return self.offset + self.tensor_offsets[self.tensors.index(name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +126,9 @@ class PlanResult:
             "verification": self.verification,
             "buffers": [
                 {"name": b.name, "tensors": list(b.tensors), "offset": b.offset,
-                 "size": b.size_bytes, "first_step": b.first_step, "last_step": b.last_step}
+                 "size": b.size_bytes, "first_step": b.first_step, "last_step": b.last_step,
+                 # in-place Concats only: where each tensor starts inside the buffer
+                 **({"tensor_offsets": list(b.tensor_offsets)} if b.tensor_offsets else {})}
                 for b in self.buffers],
             "layers": [
                 {"step": r.step, "layer": r.layer, "op": r.op, "live_bytes": r.live_bytes,
@@ -133,8 +147,14 @@ def make_result(model: str, planner: str, dataflow: Dataflow | None, accounting:
     bufs = plan.problem.buffers
     offsets = dict(zip((b.name for b in bufs), plan.offsets, strict=True))
     members = {b.name: b.tensors for b in ctx.liveness.buffers}
-    records = tuple(BufferRecord(b.name, members.get(b.name, (b.name,)), offsets[b.name],
-                                 b.size_bytes, b.first_use, b.last_use) for b in bufs)
+    slices = ctx.liveness.slice_offsets
+    records = []
+    for b in bufs:
+        tensors = members.get(b.name, (b.name,))
+        within = tuple(slices.get(t, 0) for t in tensors) \
+            if any(t in slices for t in tensors) else ()
+        records.append(BufferRecord(b.name, tensors, offsets[b.name], b.size_bytes, b.first_use,
+                                    b.last_use, within))
     used = {(a.output, a.input) for a in plan.problem.allowances}
     overlaps = {o.step: o for o in ctx.overlaps if (o.output_buffer, o.input_buffer) in used}
     steps = live_sets(bufs)
@@ -163,5 +183,5 @@ def make_result(model: str, planner: str, dataflow: Dataflow | None, accounting:
                                 ov.input_buffer if ov else None,
                                 ov.min_distance_bytes if ov else None,
                                 ov.reverse_distance_bytes if ov else None, direction))
-    return PlanResult(model, planner, dataflow, accounting, plan, records, tuple(rows),
+    return PlanResult(model, planner, dataflow, accounting, plan, tuple(records), tuple(rows),
                       source_format=source_format)

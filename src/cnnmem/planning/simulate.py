@@ -24,6 +24,23 @@ otherwise):
    onnxruntime.
 4. At the end the graph outputs are read from the arena and compared once more.
 
+**In-place Concats** (plans built with ``concat_in_place=True``, e.g. by
+:func:`cnnmem.restructure.measure.build_problem_in_place` for graphs that
+:class:`~cnnmem.passes.tile_split.TileSplitPass` rewrote): a Concat along an axis that is
+contiguous in channels-last storage (in practice H, batch 1: the row bands of a tiled segment)
+has no copy. Each input it absorbs (:attr:`cnnmem.analysis.liveness.Liveness.slice_offsets`)
+is written by its producer straight into the Concat's buffer at ``buffer offset + (its slice
+start along the axis) * (bytes per slice)`` (the plan's
+:attr:`~cnnmem.planning.result.BufferRecord.tensor_offsets`), and the Concat itself only
+*checks*: it writes nothing, its inputs must still hold the bytes their producers wrote, and
+its buffer must equal the Concat of them and the reference (3.). Such plans are always executed in
+channels-last (HWC) storage, whatever the dataflow (``None`` included: a greedy plan), because
+that is what the in-place accounting assumes; a ``chw-outer`` plan with in-place Concats is
+refused. Nested tiles (a row band that is itself a Concat along W of column tiles, not in
+place) need nothing special: the band's Concat runs as a layer and writes into its slice. With
+the graph outputs outside the arena (``--exclude-io``), an absorbed input of a Concat that
+writes a graph output is a view of that output's separate array.
+
 A plan made for element sizes other than the graph's (``--dtype int8`` on a float model) is
 executed with every offset and size scaled by the common ratio of element sizes, which is exact
 because all of the plan's constraints are linear in the element size; mixed ratios are refused.
@@ -56,6 +73,7 @@ class ProofResult:
     layers_checked: int
     unit_layers: int
     max_error: float
+    in_place_concats: int = 0  # Concats checked in place (their inputs written in their buffer)
 
 
 class _Arena:
@@ -85,8 +103,8 @@ class _Arena:
         return flat.reshape(shape)
 
     def write(self, t: Tensor, value: np.ndarray) -> None:
-        if t.name in self.external:
-            self.external[t.name] = value.astype(t.dtype.numpy)
+        if t.name in self.external:  # in place: it may be a view of an in-place Concat's array
+            self.external[t.name][...] = value.astype(t.dtype.numpy)
             return
         raw = self._to_storage(value.astype(t.dtype.numpy)).view(np.uint8).reshape(-1)
         off = self.offset[t.name]
@@ -277,7 +295,7 @@ class _Executor:
             if br is None:
                 flat = self.arena._to_storage(self.arena.external[y.name]).reshape(-1)
                 flat[i] = cache[1][i]
-                self.arena.external[y.name] = self.arena._from_storage(flat, y.shape)
+                self.arena.external[y.name][...] = self.arena._from_storage(flat, y.shape)
             else:
                 self.arena.bytes[br[0] + i * e:br[0] + (i + 1) * e] = \
                     cache[1][i:i + 1].view(np.uint8)
@@ -546,16 +564,35 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
                tflite_kernels: str = "reference") -> ProofResult:
     """Execute ``graph`` inside one byte array laid out by ``result`` (see module docstring).
 
+    Plans of ``ctx`` built with in-place Concats run in channels-last storage, each absorbed
+    input at its slice of the Concat's buffer.
+
     Raises:
-        PlanningError: the plan cannot be executed (element sizes that do not scale).
+        PlanningError: the plan cannot be executed (element sizes that do not scale; in-place
+            Concats under the ``chw-outer`` dataflow).
     """
     ratio = _element_ratio(graph, result)
     flow = result.dataflow
-    hwc = flow in (Dataflow.HWC_ROW, Dataflow.HWC_PIXEL, Dataflow.HWC_ELEMENT)
+    slices = ctx.liveness.slice_offsets
+    in_place = _in_place_concats(ctx)
+    if in_place and flow is Dataflow.CHW_OUTER:
+        raise PlanningError("cannot execute the plan: its Concats are in place, which needs "
+                            "channels-last storage, but dataflow chw-outer stores CHW; plan "
+                            "with an hwc-* dataflow or without concat_in_place")
+    # in-place Concats are contiguous slices only in channels-last storage (module docstring)
+    hwc = flow in (Dataflow.HWC_ROW, Dataflow.HWC_PIXEL, Dataflow.HWC_ELEMENT) or bool(in_place)
     arena = _Arena(result.arena_bytes * ratio, seed, hwc)
+    for node in in_place.values():
+        out = node.outputs[0]
+        if not _contiguous_in_storage(out.shape, node.attr_int("axis", 0), hwc):
+            raise PlanningError(f"cannot execute the plan: Concat {node.name!r} is in place, "
+                                f"but its inputs are not contiguous byte ranges of "
+                                f"{out.name!r} in the arena's storage order")
     for b in result.buffers:
-        for name in b.tensors:
-            arena.offset[name] = b.offset * ratio
+        # the plan's slice offsets; for a hand-made record without them, the liveness's
+        within = b.tensor_offsets or tuple(slices.get(name, 0) for name in b.tensors)
+        for name, rel in zip(b.tensors, within, strict=True):
+            arena.offset[name] = (b.offset + rel) * ratio
     consts = constant_values(graph, seed)
     feeds = _random_feeds(graph, seed)
     reference = evaluate(graph, feeds, seed=seed, tflite_kernels=tflite_kernels)
@@ -570,11 +607,25 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
         arena.write(t, feeds[t.name])
     for node in ctx.schedule:
         for t in node.outputs:
-            if t.name not in planned:
+            if t.name not in planned and t.name not in slices:
                 arena.external.setdefault(t.name, np.zeros(t.shape, t.dtype.numpy))
-    layers = units = 0
+    for name, node in in_place.items():
+        if name in arena.external:  # a graph output outside the arena: its inputs are views
+            axis = node.attr_int("axis", 0) % len(node.outputs[0].shape)
+            start = 0
+            for part in node.inputs:
+                assert part is not None
+                index = [slice(None)] * len(part.shape)
+                index[axis] = slice(start, start + part.shape[axis])
+                arena.external[part.name] = arena.external[name][tuple(index)]
+                start += part.shape[axis]
+    layers = units = checked_in_place = 0
     worst = 0.0  # vs. the whole-tensor evaluation of each layer on its input snapshot
     drift = 0.0  # vs. the independent evaluation of the whole network
+
+    def fail(detail: str) -> ProofResult:
+        return ProofResult(False, detail, layers, units, worst, checked_in_place)
+
     written: dict[str, np.ndarray] = {}
     for t in graph.inputs:
         written[t.name] = ex.value(t)
@@ -594,20 +645,23 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
             root = ex.root(operand)
             if root.name in written and not np.array_equal(ex.value(root), written[root.name],
                                                           equal_nan=True):
-                return ProofResult(False, f"before layer {step} {node.name!r}: tensor "
-                                   f"{root.name!r} was overwritten while still live: the plan "
-                                   "corrupts data", layers, units, worst)
+                return fail(f"before layer {step} {node.name!r}: tensor {root.name!r} was "
+                            "overwritten while still live: the plan corrupts data")
             snapshot.append(value)
         expected = run_node(node, snapshot, tflite_kernels=tflite_kernels)
         reverse = directions.get(step) == "reverse"
-        if _overlaps_own_input(node, arena) and ex.run_units(node, reverse):
+        if node.outputs and in_place.get(node.outputs[0].name) is node:
+            # its inputs' producers already wrote them into its buffer: nothing to copy; the
+            # checks below compare the buffer with the Concat of the inputs and the reference
+            checked_in_place += 1
+        elif _overlaps_own_input(node, arena) and ex.run_units(node, reverse):
             units += 1
         else:
             if _overlaps_own_input(node, arena) and directions.get(step) in (
                     "forward", "reverse", "invalid"):
-                return ProofResult(False, f"layer {node.name!r} ({node.op_type}) overlaps its "
-                                   "input but has no unit-by-unit executor for dataflow "
-                                   f"{flow.value if flow else 'none'}", layers, units, worst)
+                return fail(f"layer {node.name!r} ({node.op_type}) overlaps its input but "
+                            "has no unit-by-unit executor for dataflow "
+                            f"{flow.value if flow else 'none'}")
             ex.run_whole(node)
         layers += 1
         for t, want in zip(node.outputs, expected, strict=True):
@@ -616,31 +670,61 @@ def prove_plan(graph: Graph, result: PlanResult, ctx: PlanningContext, *, seed: 
             ok, err = _same(got, want)
             worst = max(worst, err)
             if not ok:
-                return ProofResult(False, f"layer {step} {node.name!r} ({node.op_type}): output "
-                                   f"{t.name!r} computed in the arena differs from the layer's "
-                                   f"result (max error {err:.3g}): the plan corrupts data",
-                                   layers, units, worst)
+                return fail(f"layer {step} {node.name!r} ({node.op_type}): output {t.name!r} "
+                            "computed in the arena differs from the layer's result (max error "
+                            f"{err:.3g}): the plan corrupts data")
             # (3) and the network so far equals the independent reference evaluation
             if t.name in reference:
                 ok, err = _same(got, reference[t.name], loose=True)
                 drift = max(drift, err)
                 if not ok:
-                    return ProofResult(False, f"layer {step} {node.name!r}: output {t.name!r} "
-                                       f"differs from the reference evaluation (max error "
-                                       f"{err:.3g})", layers, units, worst)
+                    return fail(f"layer {step} {node.name!r}: output {t.name!r} differs "
+                                f"from the reference evaluation (max error {err:.3g})")
             written[t.name] = got
     for t in graph.outputs:
         root = ex.root(t)
         if not np.array_equal(ex.value(root), written[root.name], equal_nan=True):
-            return ProofResult(False, f"graph output {t.name!r} was overwritten before the end",
-                               layers, units, worst)
+            return fail(f"graph output {t.name!r} was overwritten before the end")
     exact = worst == 0 and drift == 0
+    concats = (f", {checked_in_place} Concat{'s' if checked_in_place > 1 else ''} in place: "
+               "inputs written into their slices, checked without a copy, channels-last "
+               "storage" if checked_in_place else "")
     detail = (f"executed {layers} layers in one {arena.bytes.size}-byte array "
-              f"({units} unit by unit); no live tensor was overwritten; every layer output "
+              f"({units} unit by unit{concats}); no live tensor was overwritten; every layer "
+              "output "
               + ("bit-exact vs the reference" if exact else
                  f"within {worst:.1e} of the layer's own result and {drift:.1e} of the "
                  "reference (relative to scale)") + oracle)
-    return ProofResult(True, detail, layers, units, worst)
+    return ProofResult(True, detail, layers, units, worst, checked_in_place)
+
+
+def _in_place_concats(ctx: PlanningContext) -> dict[str, Node]:
+    """The Concats of ``ctx``'s schedule that absorb their inputs (output name -> node): every
+    input is a slice of the Concat's own buffer in ``ctx.liveness``."""
+    live = ctx.liveness
+    found: dict[str, Node] = {}
+    for node in ctx.schedule:
+        if node.op_type != "Concat" or len(node.outputs) != 1 or not node.inputs:
+            continue
+        out = node.outputs[0].name
+        if all(t is not None and t.name in live.slice_offsets
+               and live.buffer_of.get(t.name) == out for t in node.inputs):
+            found[out] = node
+    return found
+
+
+def _contiguous_in_storage(shape: tuple[int, ...], axis: int, hwc: bool) -> bool:
+    """True if the slices of logical ``axis`` are consecutive byte ranges in the arena's
+    storage order (:meth:`_Arena._to_storage`): every storage axis before it has extent 1."""
+    rank = len(shape)
+    axis %= rank
+    if hwc and rank == 4:
+        storage = [0, 2, 3, 1]
+    elif hwc and rank == 3:
+        storage = [0, 2, 1]
+    else:
+        storage = list(range(rank))
+    return all(shape[a] == 1 for a in storage[:storage.index(axis)])
 
 
 def _overlaps_own_input(node: Node, arena: _Arena) -> bool:
