@@ -169,3 +169,53 @@ def test_search_minimising_the_overlap_arena(include_io: bool) -> None:
                          max_iterations=6, overlap_dataflow=None)
     assert result.peak_after_bytes <= greedy.peak_after_bytes
     _check_pareto(result)
+
+
+@pytest.mark.parametrize(("name", "res", "planner", "include_io"), [
+    ("mobilenet_v2", 96, "overlap", True),
+    ("mobilenet_v2", 96, "overlap", False),
+    ("mobilenet_v2", 96, "greedy", False),
+    ("resnet18", 64, "greedy", True),
+    ("squeezenet1_1", 96, "overlap", True),
+])
+def test_quick_bound_is_a_bound_and_changes_nothing(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                    res: int, planner: str,
+                                                    include_io: bool) -> None:
+    """Candidates pruned without building their graph (``_Search.quick_bound``): every
+    candidate is also built and its bound (liveness peak, or the overlap floor) must be at
+    least the quick bound; and the search returns exactly what it returns without it."""
+    from cnnmem.restructure import search as search_module
+    from cnnmem.restructure.measure import overlap_floor
+
+    g = _net(name, res)
+    acc = Accounting(dtype=DType.INT8, include_io=include_io)
+    options = {"max_overhead": 0.1, "planner": planner, "parts": (2, 3, 4, 8),
+               "col_parts": (2, 3), "max_layers": 6, "max_iterations": 8,
+               "overlap_dataflow": None, "jobs": 1}
+    hits = []
+    original = search_module._Search.quick_bound
+
+    def counted(self: search_module._Search, current: object, cand: object) -> int:
+        bound = original(self, current, cand)  # type: ignore[arg-type]
+        hits.append(bound > current.measurement.arena_bytes)  # type: ignore[attr-defined]
+        return bound
+
+    monkeypatch.setattr(search_module, "_CHECK_QUICK_BOUND", True)
+    monkeypatch.setattr(search_module._Search, "quick_bound", counted)
+    quick = restructure(g, acc, **options)  # type: ignore[arg-type]
+    assert hits  # the bound was consulted (and checked against every built candidate)
+    monkeypatch.setattr(search_module, "_CHECK_QUICK_BOUND", False)
+    monkeypatch.setattr(search_module._Search, "quick_bound", lambda *a: 0)
+    assert restructure(g, acc, **options) == quick  # type: ignore[arg-type]
+
+    # the floor the overlap search prunes with is below the overlap problem's bound
+    rewritten = apply_rewrites(g, quick.segments)
+    from cnnmem.analysis.liveness import compute_liveness
+    from cnnmem.planning.interface import lower_bound
+    from cnnmem.planning.overlap import Dataflow
+    from cnnmem.restructure.measure import build_problem_in_place
+
+    live = compute_liveness(rewritten, acc, concat_in_place=True)
+    for flow in Dataflow:
+        problem = build_problem_in_place(rewritten, acc, flow, liveness=live).problem
+        assert overlap_floor(rewritten, live, acc) <= lower_bound(problem)

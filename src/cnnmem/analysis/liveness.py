@@ -244,19 +244,29 @@ def compute_liveness(graph: Graph, accounting: Accounting,
         if name in root:
             last_use[root[name].name] = max(last, 0)
     buffers = []
+    sizes: dict[tuple[object, ...], int] = {}  # tiled graphs repeat shapes: size them once
     for name, t in root.items():
         if t.name != name:
             continue
         is_in = bool(set(members[name]) & inputs)
         is_out = bool(set(members[name]) & outputs)
-        buffers.append(Buffer(name, accounting.buffer_bytes(t), first[name], last_use[name],
+        key = (t.shape, t.dtype)
+        size = sizes.get(key)
+        if size is None:
+            size = sizes[key] = accounting.buffer_bytes(t)
+        buffers.append(Buffer(name, size, first[name], last_use[name],
                               tuple(members[name]), is_in, is_out))
-    counted = [b for b in buffers
-               if accounting.include_io or not (b.is_input or b.is_output)]
+    # live bytes per step: +size where a counted buffer opens, -size after it closes
+    delta = [0] * (len(order) + 2)
+    for b in buffers:
+        if accounting.include_io or not (b.is_input or b.is_output):
+            delta[b.first_step] += b.size_bytes
+            delta[b.last_step + 1] -= b.size_bytes
     live = [0] * len(order)
-    for b in counted:
-        for s in range(b.first_step, b.last_step + 1):
-            live[s] += b.size_bytes
+    running = 0
+    for s in range(len(order)):
+        running += delta[s]
+        live[s] = running
     return Liveness(
         steps=tuple(n.name for n in order),
         buffers=tuple(buffers),

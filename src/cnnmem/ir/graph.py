@@ -79,6 +79,22 @@ class Tensor:
         twice appears twice)."""
         return tuple(self._consumers)
 
+    def detached_copy(self) -> Tensor:
+        """A copy with the same name, shape, dtype, kind, data (shared, not copied) and
+        quantisation, belonging to no graph (no producer, no consumers). Skips the argument
+        normalisation of ``__init__``: the fields are already canonical (graph copies make
+        millions of these)."""
+        t = Tensor.__new__(Tensor)
+        t.name = self.name
+        t.shape = self.shape
+        t.dtype = self.dtype
+        t.kind = self.kind
+        t.data = self.data
+        t.quant = self.quant
+        t._producer = None
+        t._consumers = []
+        return t
+
     @property
     def num_elements(self) -> int:
         """Number of elements (1 for a scalar)."""

@@ -7,6 +7,7 @@ All share :class:`~cnnmem.planning.interface.PlanProblem` and return a verified
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 
 from cnnmem.planning.interface import (
@@ -53,6 +54,35 @@ def _allowance_map(problem: PlanProblem) -> dict[frozenset[str], OverlapAllowanc
     return {frozenset((a.output, a.input)): a for a in problem.allowances}
 
 
+Neighbours = list[list[tuple[int, "OverlapAllowance | None"]]]
+"""Per buffer: the buffers live at some common step, each with the allowance of the pair."""
+
+
+def neighbours(problem: PlanProblem) -> Neighbours:
+    """For every buffer, the buffers whose lifetimes share a step with it (inclusive ends), in
+    index order, each with the pair's overlap allowance (``None``: disjoint). Computed once
+    per problem and shared by the placements of :func:`place` (a sweep over first uses:
+    ``O(n log n + pairs)`` instead of a scan of every placed buffer per placement)."""
+    bufs = problem.buffers
+    allow = _allowance_map(problem)
+    index = {b.name: i for i, b in enumerate(bufs)}
+    pair_allow: dict[tuple[int, int], OverlapAllowance] = {}
+    for a in allow.values():
+        if a.output in index and a.input in index:
+            i, j = index[a.output], index[a.input]
+            pair_allow[(i, j)] = pair_allow[(j, i)] = a
+    order = sorted(range(len(bufs)), key=lambda i: bufs[i].first_use)
+    out: list[list[int]] = [[] for _ in bufs]
+    for pos, i in enumerate(order):
+        last = bufs[i].last_use
+        for j in order[pos + 1:]:
+            if bufs[j].first_use > last:
+                break
+            out[i].append(j)
+            out[j].append(i)
+    return [[(j, pair_allow.get((i, j))) for j in sorted(js)] for i, js in enumerate(out)]
+
+
 def _first_fit(x: BufferSpec, intervals: Sequence[Interval], align: int) -> int:
     """TFLM's rule: the lowest offset >= 0 below the next conflicting buffer, scanning buffers
     in offset order (``GreedyMemoryPlanner::CalculateOffsetsIfNeeded``)."""
@@ -69,20 +99,36 @@ def _first_fit(x: BufferSpec, intervals: Sequence[Interval], align: int) -> int:
 def _best_fit(x: BufferSpec, intervals: Sequence[Interval], align: int,
               placed_extent: tuple[int, int]) -> int:
     """The feasible offset (possibly negative: the arena is re-based later) that keeps the
-    arena's extent smallest; ties: the offset closest to the current bottom."""
-    real = [(lo, hi) for lo, hi in intervals if hi > lo]
+    arena's extent smallest; ties: the offset closest to the current bottom.
+
+    Candidates: the extent's bottom, the extent's top minus the size, and the aligned ends of
+    every forbidden (open) interval; an offset is feasible if no interval contains it (checked
+    against the merged intervals by bisection)."""
+    real = sorted((lo, hi) for lo, hi in intervals if hi > lo)
+    # merge open intervals that share interior points ((1, 3) and (3, 5) leave 3 free)
+    merged_lo: list[int] = []
+    merged_hi: list[int] = []
+    for lo, hi in real:
+        if merged_hi and lo < merged_hi[-1]:
+            if hi > merged_hi[-1]:
+                merged_hi[-1] = hi
+        else:
+            merged_lo.append(lo)
+            merged_hi.append(hi)
     candidates = {placed_extent[0], placed_extent[1] - x.size_bytes}
     for lo, hi in real:
         candidates.add(align_up(hi, align))
         candidates.add((lo // align) * align)
+    size = x.size_bytes
+    bottom, top = placed_extent
     best: tuple[int, int, int] | None = None
-    for c in sorted(candidates):
+    for c in candidates:
         if c % align:
             continue
-        if any(lo < c < hi for lo, hi in real):
+        k = bisect_right(merged_lo, c - 1) - 1  # last merged interval with lo < c
+        if k >= 0 and c < merged_hi[k]:
             continue
-        extent = max(placed_extent[1], c + x.size_bytes) - min(placed_extent[0], c)
-        key = (extent, abs(c - placed_extent[0]), c)
+        key = (max(top, c + size) - min(bottom, c), abs(c - bottom), c)
         if best is None or key < best:
             best = key
     assert best is not None  # the top of everything placed is always feasible
@@ -95,36 +141,54 @@ def tflm_order(buffers: Sequence[BufferSpec]) -> list[int]:
     return sorted(range(len(buffers)), key=lambda i: (-buffers[i].size_bytes, -i))
 
 
-def place(problem: PlanProblem, order: Sequence[int], *, best_fit: bool = False) -> list[int]:
-    """Place buffers one by one in ``order`` around those already placed."""
+def place(problem: PlanProblem, order: Sequence[int], *, best_fit: bool = False,
+          near: Neighbours | None = None, allowances: bool = True) -> list[int]:
+    """Place buffers one by one in ``order`` around those already placed.
+
+    ``near``: :func:`neighbours` of ``problem`` if already computed (placements of the same
+    buffers share it). ``allowances=False`` ignores the problem's allowances (every live pair
+    disjoint)."""
+    offsets = place_below(problem, order, None, best_fit=best_fit, near=near,
+                          allowances=allowances)
+    assert offsets is not None
+    return offsets
+
+
+def place_below(problem: PlanProblem, order: Sequence[int], cap: int | None, *,
+                best_fit: bool = False, near: Neighbours | None = None,
+                allowances: bool = True) -> list[int] | None:
+    """:func:`place`, giving up (``None``) as soon as the placed buffers span ``cap`` bytes or
+    more: the arena, at least that span, could not be below ``cap`` (``None``: no cap)."""
     bufs = problem.buffers
-    allow = _allowance_map(problem)
+    if near is None:
+        near = neighbours(problem)
     align = max(1, problem.alignment)
-    firsts = [b.first_use for b in bufs]
-    lasts = [b.last_use for b in bufs]
     sizes = [b.size_bytes for b in bufs]
     offsets: list[int] = [0] * len(bufs)
+    is_placed = [False] * len(bufs)
     placed: list[int] = []
     extent = (0, 0)
     for i in order:
         x = bufs[i]
-        first, last, size = firsts[i], lasts[i], sizes[i]
-        # the buffers live at the same time as x (BufferSpec.overlaps_in_time, inlined: this
-        # loop is the restructuring search's hottest path)
-        live = [j for j in placed if firsts[j] <= last and first <= lasts[j]]
-        if allow:
-            intervals = [_forbidden(x, bufs[j], offsets[j],
-                                    allow.get(frozenset((x.name, bufs[j].name))))
-                         for j in live]
+        size = sizes[i]
+        # conflicts with the placed buffers live at the same time as x
+        if allowances and problem.allowances:
+            intervals = [_forbidden(x, bufs[j], offsets[j], a) if a is not None
+                         else (offsets[j] - size, offsets[j] + sizes[j])
+                         for j, a in near[i] if is_placed[j]]
         else:
-            intervals = [(offsets[j] - size, offsets[j] + sizes[j]) for j in live]
+            intervals = [(offsets[j] - size, offsets[j] + sizes[j])
+                         for j, _ in near[i] if is_placed[j]]
         if best_fit:
             off_x = _best_fit(x, intervals, align, extent)
         else:
             off_x = _first_fit(x, intervals, align)
         offsets[i] = off_x
+        is_placed[i] = True
         placed.append(i)
         extent = (min(extent[0], off_x), max(extent[1], off_x + size))
+        if cap is not None and extent[1] - extent[0] >= cap:
+            return None
     if not placed:
         return []
     base = (min(offsets[i] for i in placed) // align) * align
@@ -235,20 +299,23 @@ class OverlapPlanner:
 
     def plan(self, problem: PlanProblem) -> MemoryPlan:
         """Plan ``problem`` honouring its overlap allowances."""
-        disjoint = place(problem.without_allowances(), tflm_order(problem.buffers))
-        best: tuple[int, list[int], str] | None = (
+        near = neighbours(problem)
+        disjoint = place(problem, tflm_order(problem.buffers), near=near, allowances=False)
+        best: tuple[int, list[int], str] = (
             max((o + b.size_bytes for o, b in zip(disjoint, problem.buffers, strict=True)),
                 default=0), disjoint, "greedy without overlap")
         for label, order in _orders(problem.buffers):
             for best_fit in (False, True):
-                offsets = place(problem, order, best_fit=best_fit)
+                # a variant is kept only if strictly smaller: stop it once it spans the best
+                offsets = place_below(problem, order, best[0], best_fit=best_fit, near=near)
+                if offsets is None:
+                    continue
                 arena = max((o + b.size_bytes for o, b in zip(offsets, problem.buffers,
                                                               strict=True)), default=0)
-                if best is None or arena < best[0]:
+                if arena < best[0]:
                     best = (arena, offsets, f"{label}/{'best' if best_fit else 'first'}-fit")
-        assert best is not None or not problem.buffers
-        offsets = best[1] if best else []
-        note = (f"order {best[2]}",) if best else ()
+        offsets = best[1]
+        note = (f"order {best[2]}",)
         return MemoryPlan(self.name, problem, tuple(offsets), lower_bound(problem), notes=note)
 
 

@@ -14,7 +14,7 @@ __all__ = ["clone_graph"]
 
 
 def _copy_tensor(t: Tensor) -> Tensor:
-    return Tensor(t.name, t.shape, t.dtype, t.kind, data=t.data, quant=t.quant)
+    return t.detached_copy()
 
 
 def clone_graph(graph: Graph) -> Graph:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from cnnmem.analysis.accounting import Accounting
 from cnnmem.analysis.liveness import Liveness
-from cnnmem.ir.graph import Graph, Node
+from cnnmem.ir.graph import Graph, Node, TensorKind
 from cnnmem.ir.ops import node_macs
 from cnnmem.planning.overlap import Dataflow
 from cnnmem.planning.problem import PlanningContext, build_problem, run_planner
 
-__all__ = ["Measurement", "build_problem_in_place", "graph_macs", "measure"]
+__all__ = ["Measurement", "build_problem_in_place", "graph_macs", "measure", "overlap_floor",
+           "overlap_step_floors"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,49 @@ class Measurement:
 def graph_macs(graph: Graph) -> int:
     """Multiply-accumulates of the whole graph."""
     return sum(node_macs(n) for n in graph.nodes)
+
+
+def overlap_floor(graph: Graph, liveness: Liveness, accounting: Accounting) -> int:
+    """A lower bound of the overlap problem's bound, from the liveness alone: the largest of
+    :func:`overlap_step_floors`. The search prunes with it before building the problem."""
+    return max(overlap_step_floors(graph, liveness, accounting), default=0)
+
+
+def overlap_step_floors(graph: Graph, liveness: Liveness, accounting: Accounting) -> list[int]:
+    """Per step, a lower bound of the bytes the overlap problem needs at that step.
+
+    :func:`~cnnmem.planning.interface.lower_bound` of the problem that
+    :func:`build_problem_in_place` builds with any dataflow is
+    ``max_s (live_s - saving_s)``, where ``saving_s = O + I - max(O, I + d)`` is the saving of
+    the one allowance of the layer at step ``s`` (its output ``O`` and a dying input ``I``;
+    :attr:`~cnnmem.planning.overlap.OverlapModel.saving_bytes`), 0 without one. The overlap
+    models have ``d >= 0`` (:mod:`cnnmem.planning.overlap`), so ``saving_s <= min(O, I)``,
+    and ``live_s - max_I min(O, I)`` over the inputs that could carry an allowance
+    (single-output layer owning its buffer; input a planned buffer, not the output's, dying
+    at ``s``, not a graph output) bounds step ``s``'s term without the overlap models.
+
+    ``liveness``: the in-place liveness of ``graph`` (graph order) under ``accounting``.
+    """
+    counted = {b.name: b for b in liveness.buffers
+               if accounting.include_io or not (b.is_input or b.is_output)}
+    buffer_of = liveness.buffer_of
+    floors = []
+    for step, node in enumerate(graph.nodes):
+        saving = 0
+        if len(node.outputs) == 1:
+            out = node.outputs[0].name
+            ob = counted.get(out) if buffer_of.get(out) == out else None
+            if ob is not None:
+                for t in node.inputs:
+                    if t is None or t.kind is TensorKind.CONSTANT:
+                        continue
+                    name = buffer_of.get(t.name)
+                    ib = counted.get(name) if name is not None else None
+                    if ib is None or ib is ob or ib.last_step != step or ib.is_output:
+                        continue
+                    saving = max(saving, min(ob.size_bytes, ib.size_bytes))
+        floors.append(liveness.live_bytes[step] - saving)
+    return floors
 
 
 def build_problem_in_place(graph: Graph, accounting: Accounting, dataflow: Dataflow | None,

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
-from cnnmem.analysis.liveness import Liveness, compute_liveness
+from cnnmem.analysis.liveness import Liveness, compute_liveness, in_place_concats
 from cnnmem.errors import ConfigError
 from cnnmem.ir.graph import Graph
 from cnnmem.passes.infra import PassManager
@@ -64,7 +64,13 @@ from cnnmem.passes.tile_split import TileSplitPass, tileable_op
 from cnnmem.planning.interface import lower_bound
 from cnnmem.planning.overlap import Dataflow
 from cnnmem.restructure.clone import clone_graph
-from cnnmem.restructure.measure import Measurement, build_problem_in_place, measure
+from cnnmem.restructure.measure import (
+    Measurement,
+    build_problem_in_place,
+    measure,
+    overlap_floor,
+    overlap_step_floors,
+)
 
 __all__ = ["DEFAULT_COL_PARTS", "DEFAULT_PARTS", "ParetoPoint", "RestructureResult",
            "SegmentRewrite", "apply_rewrites", "restructure"]
@@ -287,6 +293,10 @@ class _Search:
         self.pruned: dict[State, int] = {}
         self._kept_base: State | None = None
         self._kept_graphs: dict[State, Graph] = {}
+        self._floors_base: State | None = None
+        self._floors: tuple[list[int], list[int]] = ([], [])
+        # see quick_bound: the original graph's own in-place Concats would void the bound
+        self.quick_prune = not in_place_concats(graph, accounting)
 
     def canonical(self, state: Sequence[SegmentRewrite]) -> State:
         return tuple(sorted(state, key=lambda s: self.position[s.layers[0]]))
@@ -315,7 +325,14 @@ class _Search:
         context = None
         floor = live.peak_bytes
         if not self.prune:
-            # overlap rules: the problem's own lower bound (below the liveness peak)
+            # overlap rules: the problem's own lower bound (below the liveness peak); a bound
+            # of that bound from the liveness alone first, which spares building the problem
+            # of most candidates that cannot lower the arena
+            if bound is not None and not keep:
+                cheap = overlap_floor(g, live, self.accounting)
+                if cheap > bound:
+                    self.pruned[state] = cheap
+                    return None
             context = build_problem_in_place(g, self.accounting, self.dataflow, liveness=live)
             floor = lower_bound(context.problem)
         if bound is not None and floor > bound and not keep:
@@ -467,11 +484,85 @@ class _Search:
         new = [s for s in cand if s not in state]
         return (new[0].layers, new[0].axis, new[0].col_parts) if len(new) == 1 else ()
 
+    def step_floors(self, current: _Evaluated) -> tuple[list[int], list[int]]:
+        """Per step of ``current``'s graph: a lower bound of what the search's planner needs
+        at that step (the live bytes for disjoint planners,
+        :func:`~cnnmem.restructure.measure.overlap_step_floors` for overlap planners) and the
+        schedule position of the original layer the step's node comes from (-1: unknown).
+        Computed once per greedy step."""
+        if self._floors_base != current.state:
+            g, live = current.graph, current.liveness
+            floors = list(live.live_bytes) if self.prune else \
+                overlap_step_floors(g, live, self.accounting)
+            origin = self.origin(g, current.state)
+            positions = [self.position.get(origin.get(n.name, ""), -1) for n in g.nodes]
+            self._floors_base = current.state
+            self._floors = (floors, positions)
+        return self._floors
+
+    def quick_bound(self, current: _Evaluated, cand: State) -> int:
+        """A lower bound of ``cand``'s planner bound (the liveness peak for disjoint planners,
+        :func:`~cnnmem.restructure.measure.overlap_step_floors` for overlap planners), from
+        ``current``'s graph alone, without building ``cand``'s.
+
+        ``cand`` rewrites the layers of its new segment and of the segments of ``current`` it
+        replaces (the *stretch*: consecutive steps of ``current``'s graph). Two terms:
+
+        - *outside*: every node outside the stretch keeps its step's live set (the buffers
+          crossing the stretch keep their sizes and lifetimes; the stretch's input dies and
+          its output opens inside it, the tiles' Concat being one buffer of the output's size
+          that opens at the first tile), so its per-step floor (:meth:`step_floors`) is the
+          same in ``cand``;
+        - *inside*: with two or more row bands, when the first band's output is written into
+          the Concat's buffer, that buffer (the segment's output), the segment's input (a
+          later band still reads it) and every buffer crossing the stretch are live, and the
+          writing layer, whose output has no buffer of its own, carries no overlap allowance.
+          Grids count only when every row band has two rows or more (a one-row band's Concat
+          along W would be the one in place), and a batch above 1 voids the term (Concats
+          along H are then not in place).
+
+        Both need the original graph to have no in-place Concat of its own (one absorbing a
+        rewritten segment's output would stop absorbing it and change unchanged steps):
+        otherwise ``0``. Checked against the built candidates in the tests."""
+        if not self.quick_prune:
+            return 0
+        floors, positions = self.step_floors(current)
+        new = [s for s in cand if s not in current.state]
+        changed = {self.position[name] for s in new for name in s.layers}
+        changed.update(self.position[name] for s in current.state if s not in cand
+                       for name in s.layers)
+        steps = [k for k, p in enumerate(positions) if p in changed]
+        if len(new) != 1 or not steps or -1 in positions:
+            return 0
+        s0, s1 = steps[0], steps[-1]
+        outside = max((f for k, f in enumerate(floors) if not s0 <= k <= s1), default=0)
+        rewrite = new[0]
+        nodes = self.graph.nodes
+        first, last = nodes[self.position[rewrite.layers[0]]], \
+            nodes[self.position[rewrite.layers[-1]]]
+        shape = last.outputs[0].shape
+        if rewrite.parts < 2 or shape[0] != 1 or \
+                (rewrite.axis != "H" and 2 * rewrite.parts > shape[2]):
+            return outside
+        live = current.liveness
+        counted = {b.name: b for b in live.buffers
+                   if self.accounting.include_io or not (b.is_input or b.is_output)}
+        crossing = {b.name for b in counted.values() if b.first_step < s0 and b.last_step > s1}
+        inside = sum(counted[name].size_bytes for name in crossing)
+        ends = {live.buffer_of.get(t.name) for t in first.activation_inputs}
+        ends.add(live.buffer_of.get(last.outputs[0].name))
+        inside += sum(counted[name].size_bytes for name in ends
+                      if name is not None and name in counted and name not in crossing)
+        return max(outside, inside)
+
     def run(self, current: _Evaluated, run: Sequence[tuple[State, tuple[int, int]]]
             ) -> list[tuple[State, Measurement | None, int | None]]:
         """Evaluate one run in order (see :meth:`step_candidates`): per candidate, its
         measurement (``None`` if pruned by its liveness peak or skipped) and, if pruned, that
-        peak."""
+        peak.
+
+        A candidate whose :meth:`quick_bound` exceeds the arena is pruned without building its
+        graph."""
         state, arena = current.state, current.measurement.arena_bytes
         out: list[tuple[State, Measurement | None, int | None]] = []
         stop = False
@@ -480,7 +571,21 @@ class _Search:
             new = [s for s in cand if s not in state]
             if new and (stop or new[-1].parts > height or new[-1].col_parts > width):
                 continue
-            m = self.evaluate(cand, bound=arena, base=current)
+            m = None
+            if cand not in self.cache:
+                quick = self.quick_bound(current, cand)
+                if _CHECK_QUICK_BOUND and quick:
+                    built = apply_rewrites(self.graph, cand, verify_each=False)
+                    built_live = compute_liveness(built, self.accounting, concat_in_place=True)
+                    floor = built_live.peak_bytes if self.prune else \
+                        overlap_floor(built, built_live, self.accounting)
+                    assert quick <= floor, (cand, quick, floor)
+                if quick > arena:
+                    self.pruned[cand] = max(quick, self.pruned.get(cand, 0))
+                else:
+                    m = self.evaluate(cand, bound=arena, base=current)
+            else:
+                m = self.evaluate(cand, bound=arena, base=current)
             assert m is None or isinstance(m, Measurement)
             peak = m.bound_bytes if m is not None else self.pruned.get(cand)
             if len(new) == 1 and peak is not None:
@@ -492,6 +597,10 @@ class _Search:
             out.append((cand, m, self.pruned.get(cand) if m is None else None))
         return out
 
+
+_CHECK_QUICK_BOUND = False
+"""Tests set this: every candidate is also built, and its bound checked against
+:meth:`_Search.quick_bound`."""
 
 _FORKED: tuple[_Search, _Evaluated] | None = None
 """The search and its current state, inherited by forked workers
