@@ -12,8 +12,12 @@ Run: ``python bench/restructure.py``. Tables:
    (MCUNetV2) and Vela's cascading 353.5 KiB: greedy-planner search (graph input/output in the
    arena), and the search that minimises the overlap planner's arena with and without the
    graph input/output in the arena.
+3. The five networks under float32 accounting, where channel chains (a conv, channel-wise
+   layers and a conv computed in bands of the hidden channels, partial sums added) are exact:
+   tiles only vs tiles + channel chains.
 
-Accounting: int8 (1 B/elem), fused graph, graph input/output in the arena, 1-byte alignment.
+Accounting (tables 1-2): int8 (1 B/elem), fused graph, graph input/output in the arena, 1-byte
+alignment.
 """
 
 from __future__ import annotations
@@ -95,7 +99,30 @@ def main() -> int:
                f"{353.5 * 1.024:.1f} kB", "0%")
     t2.add_row("patch-based (MCUNetV2, published)", "MobileNetV2", "172.0 kB", "~+10%")
     console.print(t2)
+    channel_chains()
     return 0
+
+
+def channel_chains() -> None:
+    """Table 3: float32 accounting, where channel chains (partial sums) are exact: the search
+    with tiles only vs tiles and channel chains, at <= 10% MACs."""
+    t3 = Table(title="3. float32 (4 B/elem): tiles only vs tiles + channel chains (partial "
+                     "sums), <= 10% MACs, greedy planner, graph I/O in the arena",
+               title_justify="left", header_style="bold")
+    for col in ("network", "peak before B", "tiles only B", "MACs", "tiles + chains B",
+                "MACs ", "rewrites", "equivalent", "search s"):
+        t3.add_column(col, justify="right")
+    for name, res in NETWORKS:
+        plain = restructure(name, max_overhead=0.1, dtype="float32", resolution=res,
+                            channels=False, check=False, prove=False).result
+        both = restructure(name, max_overhead=0.1, dtype="float32", resolution=res).result
+        t3.add_row(name, f"{plain.peak_before_bytes:,}",
+                   f"{plain.peak_after_bytes:,} ({100 * plain.peak_saving:.1f}%)",
+                   f"{100 * plain.mac_overhead:+.2f}%",
+                   f"{both.peak_after_bytes:,} ({100 * both.peak_saving:.1f}%)",
+                   f"{100 * both.mac_overhead:+.2f}%", " ".join(s.grid for s in both.segments),
+                   str(both.equivalent), f"{both.search_seconds:.1f}")
+    console.print(t3)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,29 @@ def test_restructure_tflite_int8_is_checked_bit_exact(capsys: pytest.CaptureFixt
     out = restructure(str(models_dir() / "tflite" / "image_classification.tflite"))
     assert out.result.segments and out.result.peak_after_bytes < out.result.peak_before_bytes
     assert out.result.equivalent is True
+
+
+def test_restructure_reports_the_layer_order(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A breadth-first ONNX file: the default search reorders it (JSON ``reordering``, the
+    'layer order' line); ``--no-reorder`` keeps the file's order."""
+    from cnnmem.frontend.onnx_export import save_onnx
+    from cnnmem.ir import GraphBuilder
+
+    b = GraphBuilder("two_branches", weights=True, seed=3)
+    x = b.input("x", (1, 4, 32, 32))
+    a1 = b.conv(x, 32, 3, padding=1, name="a1")
+    c1 = b.conv(x, 32, 3, padding=1, name="b1")
+    b.output(b.add(b.conv(a1, 4, 3, padding=1, name="a2"),
+                   b.conv(c1, 4, 3, padding=1, name="b2"), name="sum"))
+    path = tmp_path / "bfs.onnx"
+    save_onnx(b.build(), str(path), random_weights=True, seed=1)
+    assert main(["restructure", str(path), "--dtype", "int8", "--no-prove"]) == 0
+    assert "reordered (least liveness peak" in capsys.readouterr().out
+    assert main(["restructure", str(path), "--dtype", "int8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["reordering"]["applied"] is True
+    assert data["reordering"]["schedule"] == ["a1", "a2", "b1", "b2", "sum"]
+    assert data["equivalent"] is True and data["plan_proven"] is True
+    assert main(["restructure", str(path), "--dtype", "int8", "--json", "--no-reorder"]) == 0
+    assert json.loads(capsys.readouterr().out)["reordering"] is None

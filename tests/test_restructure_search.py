@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from cnnmem.analysis.accounting import Accounting
-from cnnmem.errors import ConfigError
+from cnnmem.errors import ConfigError, InvariantError
 from cnnmem.frontend.onnx_export import to_onnx
 from cnnmem.ir import DType, Graph, verify
 from cnnmem.passes.simplify import simplify
@@ -171,16 +171,18 @@ def test_search_minimising_the_overlap_arena(include_io: bool) -> None:
     _check_pareto(result)
 
 
-@pytest.mark.parametrize(("name", "res", "planner", "include_io"), [
-    ("mobilenet_v2", 96, "overlap", True),
-    ("mobilenet_v2", 96, "overlap", False),
-    ("mobilenet_v2", 96, "greedy", False),
-    ("resnet18", 64, "greedy", True),
-    ("squeezenet1_1", 96, "overlap", True),
+@pytest.mark.parametrize(("name", "res", "planner", "include_io", "dtype"), [
+    ("mobilenet_v2", 96, "overlap", True, DType.INT8),
+    ("mobilenet_v2", 96, "overlap", False, DType.INT8),
+    ("mobilenet_v2", 96, "greedy", False, DType.INT8),
+    ("resnet18", 64, "greedy", True, DType.INT8),
+    ("squeezenet1_1", 96, "overlap", True, DType.INT8),
+    ("mobilenet_v2", 64, "greedy", True, None),  # float: channel chains are candidates too
+    ("mobilenet_v2", 64, "overlap", False, None),
 ])
 def test_quick_bound_is_a_bound_and_changes_nothing(monkeypatch: pytest.MonkeyPatch, name: str,
-                                                    res: int, planner: str,
-                                                    include_io: bool) -> None:
+                                                    res: int, planner: str, include_io: bool,
+                                                    dtype: DType | None) -> None:
     """Candidates pruned without building their graph (``_Search.quick_bound``): every
     candidate is also built and its bound (liveness peak, or the overlap floor) must be at
     least the quick bound; and the search returns exactly what it returns without it."""
@@ -188,7 +190,7 @@ def test_quick_bound_is_a_bound_and_changes_nothing(monkeypatch: pytest.MonkeyPa
     from cnnmem.restructure.measure import overlap_floor
 
     g = _net(name, res)
-    acc = Accounting(dtype=DType.INT8, include_io=include_io)
+    acc = Accounting(dtype=dtype, include_io=include_io)
     options = {"max_overhead": 0.1, "planner": planner, "parts": (2, 3, 4, 8),
                "col_parts": (2, 3), "max_layers": 6, "max_iterations": 8,
                "overlap_dataflow": None, "jobs": 1}
@@ -219,3 +221,98 @@ def test_quick_bound_is_a_bound_and_changes_nothing(monkeypatch: pytest.MonkeyPa
     for flow in Dataflow:
         problem = build_problem_in_place(rewritten, acc, flow, liveness=live).problem
         assert overlap_floor(rewritten, live, acc) <= lower_bound(problem)
+
+
+def _two_branches_breadth_first() -> Graph:
+    """x (4x32x32) feeds two branches, each conv -> 32 channels -> conv -> 4 channels, summed;
+    the schedule runs both 32-channel convolutions first (breadth first)."""
+    from cnnmem.ir import GraphBuilder
+
+    b = GraphBuilder("two_branches", weights=True, seed=3)
+    x = b.input("x", (1, 4, 32, 32))
+    a1 = b.conv(x, 32, 3, padding=1, name="a1")
+    c1 = b.conv(x, 32, 3, padding=1, name="b1")
+    a2 = b.conv(a1, 4, 3, padding=1, name="a2")
+    c2 = b.conv(c1, 4, 3, padding=1, name="b2")
+    b.output(b.add(a2, c2, name="sum"))
+    return b.build()
+
+
+def test_search_runs_in_the_least_peak_order() -> None:
+    """The memory-aware schedule comes first: the breadth-first order holds both 32-channel
+    tensors (4,096 + 2 x 32,768 = 69,632 B int8 at step b1); depth first holds one
+    (x + a1 + a2 = 4,096 + 32,768 + 4,096 = 40,960 B, the same at b1). The segment search then
+    tiles the reordered graph; the result rebuilds it with ``apply`` and is equivalent."""
+    g = _two_branches_breadth_first()
+    acc = Accounting(dtype=DType.INT8)
+    r = restructure(g, acc, max_overhead=0.1, check=True)
+    assert r.reordering is not None and r.reordering.applied and r.reordering.exact
+    assert (r.reordering.live_peak_before_bytes, r.reordering.live_peak_after_bytes) == \
+        (69_632, 40_960)
+    assert r.reordering.arena_bytes == 40_960
+    assert r.peak_before_bytes == 69_632  # the model's own order
+    assert r.schedule == ("a1", "a2", "b1", "b2", "sum")
+    assert r.equivalent is True
+    rewritten = r.apply(g)
+    assert [n.name for n in g.nodes] == ["a1", "b1", "a2", "b2", "sum"]  # not changed
+    assert measure(rewritten, acc, "greedy", None)[0].arena_bytes == r.peak_after_bytes
+    names = [n.name for n in rewritten.nodes]
+    assert names.index("a2/tile0_0") < names.index("b1/tile0_0")  # depth first in each tile
+    data = r.as_dict()["reordering"]
+    assert data["applied"] and data["schedule"] == list(r.schedule)
+
+    plain = restructure(g, acc, max_overhead=0.1, reorder=False)
+    assert plain.reordering is None and plain.schedule == ()
+    assert r.peak_after_bytes < plain.peak_after_bytes
+    assert [n.name for n in plain.apply(g).nodes][:3] == ["a1/tile0_0.slice", "a1/tile0_0",
+                                                          "b1/tile0_0"]
+    with pytest.raises(InvariantError):
+        apply_rewrites(g, (), schedule=("a2", "a1", "b1", "b2", "sum"))  # not topological
+
+
+def test_reordering_keeps_an_optimal_order() -> None:
+    g = _net("mobilenet_v2", 96)
+    r = restructure(g, Accounting(dtype=DType.INT8), max_overhead=0.1, max_iterations=1)
+    assert r.reordering is not None and not r.reordering.applied and r.reordering.exact
+    assert r.reordering.arena_bytes == r.peak_before_bytes
+    assert r.schedule == () and "schedule" not in r.as_dict()["reordering"]
+
+
+def _inverted_residual() -> Graph:
+    """An inverted residual block with a wide hidden layer: 8 -> 96 (1x1, Relu) -> depthwise
+    3x3 (Relu) -> 8 (1x1), plus the skip Add, at 16x16."""
+    from cnnmem.ir import GraphBuilder
+
+    b = GraphBuilder("ir_block", weights=True, seed=5)
+    x = b.input("x", (1, 8, 16, 16))
+    h = b.relu(b.conv(x, 96, 1, name="expand"), name="expand_relu")
+    d = b.relu(b.conv(h, 96, 3, padding=1, groups=96, name="dw"), name="dw_relu")
+    y = b.conv(d, 8, 1, name="project")
+    b.output(b.add(x, y, name="skip"))
+    g = b.build()
+    simplify(g)
+    return g
+
+
+def test_search_splits_channel_chains_of_float_graphs() -> None:
+    """Float accounting: the chain expand -> dw -> project is computed in channel bands with
+    partial sums, at no MAC cost, and the rewrite is equivalent; int8 accounting never offers
+    it (partial sums would need int32), and asking for it there is an error."""
+    g = _inverted_residual()
+    fp32 = Accounting()
+    r = restructure(g, fp32, max_overhead=0.0, check=True)
+    assert any(s.axis == "C" for s in r.segments)
+    assert r.macs_after == r.macs_before
+    assert r.peak_after_bytes < r.peak_before_bytes
+    assert r.equivalent is True
+    chain = next(s for s in r.segments if s.axis == "C")
+    assert chain.grid == f"c{chain.parts}" and chain.as_dict()["grid"] is None
+    rewritten = r.apply(g)
+    assert measure(rewritten, fp32, "greedy", None)[0].arena_bytes == r.peak_after_bytes
+    assert restructure(g, fp32, max_overhead=0.0, channels=False).peak_after_bytes > \
+        r.peak_after_bytes  # tiles alone recompute halos: nothing at a zero MAC budget
+
+    int8 = restructure(g, INT8, max_overhead=0.1)
+    assert all(s.axis != "C" for s in int8.segments)
+    with pytest.raises(ConfigError, match="int32"):
+        restructure(g, INT8, max_overhead=0.1, channels=True)

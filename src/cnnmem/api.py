@@ -393,7 +393,8 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
                 check: bool = True, seed: int = 0, max_layers: int = 8,
                 parts: Sequence[int] | None = None,
                 max_iterations: int = 32, include_io: bool = True,
-                prove: bool | None = None) -> RestructureOutcome:
+                prove: bool | None = None, reorder: bool = True,
+                channels: bool | None = None) -> RestructureOutcome:
     """Rewrite a model so its activation peak drops (see ``cnnmem restructure``).
 
     ``import -> simplify -> search tiled segments (measured with the planner, in-place
@@ -402,7 +403,11 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     ``max_overhead`` (MAC fraction) and ``budget`` (``"256KiB"``) choose the stopping rule;
     with neither, ``max_overhead=0.1``. ``max_layers`` (longest segment), ``parts`` (tile
     counts, default :data:`~cnnmem.restructure.search.DEFAULT_PARTS`) and ``max_iterations``
-    (greedy steps) bound the search (``cnnmem report --quick`` narrows them).
+    (greedy steps) bound the search (``cnnmem report --quick`` narrows them). ``reorder``
+    (default on): search in the topological order with the least liveness peak when it beats
+    the model's own order (``--no-reorder`` keeps the model's order). ``channels``: try channel
+    chains (partial sums) too; ``None``: where exact (float graph, float accounting), ``False``:
+    tiles only (``--no-channels``).
     ``prove`` (default: ``check``): plan the rewritten graph with the search's planner and prove
     the plan by execution (:func:`cnnmem.planning.simulate.prove_plan`: channels-last storage,
     every tile written into its slice of the in-place Concat's buffer); the outcome is
@@ -413,7 +418,6 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     """
     from cnnmem.analysis.liveness import compute_liveness
     from cnnmem.dse.hw import parse_size
-    from cnnmem.restructure import apply_rewrites
     from cnnmem.restructure import restructure as search
     from cnnmem.restructure.search import DEFAULT_PARTS
 
@@ -432,9 +436,9 @@ def restructure(spec: str, *, max_overhead: float | None = None, budget: str | N
     result = search(graph, accounting, max_overhead=max_overhead, budget_bytes=budget_bytes,
                     planner=planner, check=can_check, seed=seed, max_layers=max_layers,
                     parts=DEFAULT_PARTS if parts is None else parts,
-                    max_iterations=max_iterations)
-    rewritten = apply_rewrites(graph, result.segments)
-    if check and not can_check and result.segments:
+                    max_iterations=max_iterations, reorder=reorder, channels=channels)
+    rewritten = result.apply(graph)
+    if check and not can_check and (result.segments or result.schedule):
         # TFLite / folded-QDQ graphs cannot run in onnxruntime: compare the rewrite with the
         # original in cnnmem's integer interpreter (bit-exact with LiteRT), on every tensor the
         # two graphs share, exactly

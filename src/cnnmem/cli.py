@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -134,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--no-prove", action="store_true",
                     help="skip the execution proof of the rewritten graph's plan (run by "
                          "default with the equivalence check)")
+    rs.add_argument("--no-reorder", action="store_true",
+                    help="keep the model's own layer order (default: search in the topological "
+                         "order with the least liveness peak when it is lower)")
+    rs.add_argument("--no-channels", action="store_true",
+                    help="tile only: do not try channel chains (conv, channel-wise layers, conv "
+                         "computed in channel bands with partial sums; tried by default on "
+                         "float graphs under a float accounting, where they are exact)")
     rs.add_argument("--seed", type=int, default=0, help="seed of random weights and inputs")
     rs.add_argument("-o", "--output", metavar="OUT.onnx", help="write the rewritten model")
     rs.add_argument("--plots", metavar="DIR", help="write live-memory curves before/after")
@@ -392,6 +400,24 @@ def _write_tflm_plan(args: argparse.Namespace, result: object) -> None:
     write_offline_plan(args.model, args.tflm_plan, offsets)
 
 
+def _reordering_text(reordering: Any) -> str:
+    """One line on the memory-aware schedule of ``cnnmem restructure``."""
+    from cnnmem.report.tables import human_bytes
+
+    if reordering is None:
+        return "the model's own (--no-reorder)"
+    how = "least liveness peak over all topological orders" if reordering.exact else \
+        "greedy heuristic (too many orders for the exact search)"
+    if reordering.applied:
+        return (f"reordered ({how}): liveness peak {human_bytes(reordering.live_peak_before_bytes)}"
+                f" -> {human_bytes(reordering.live_peak_after_bytes)}, arena before tiling "
+                f"{human_bytes(reordering.arena_bytes)}")
+    if reordering.live_peak_after_bytes < reordering.live_peak_before_bytes:
+        return (f"the model's own: a lower-peak order ({how}) would raise the planner's arena "
+                f"to more than {human_bytes(reordering.arena_bytes)}")
+    return f"the model's own (already {how})"
+
+
 def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
     from pathlib import Path
 
@@ -404,7 +430,8 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
                       input_shapes=_input_shapes(args), resolution=args.resolution,
                       width=args.width, check=not args.no_check, seed=args.seed,
                       include_io=not args.exclude_io,
-                      prove=not (args.no_check or args.no_prove))
+                      prove=not (args.no_check or args.no_prove), reorder=not args.no_reorder,
+                      channels=False if args.no_channels else None)
     r = out.result
     code = 0 if r.equivalent is not False and out.plan_proven is not False else 1
     if args.output:
@@ -434,6 +461,7 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
                                       f"{human_bytes(r.overlap_after_bytes or 0)}")
     grid.add_row("MACs", f"{human_count(r.macs_before)} -> {human_count(r.macs_after)} "
                          f"({100 * r.mac_overhead:+.2f}%)")
+    grid.add_row("layer order", _reordering_text(r.reordering))
     integer = out.original.metadata.get("source_format") == "tflite" or \
         out.original.metadata.get("qdq_folded") == "true"
     how = ("cnnmem's int8 interpreter, bit-exact on every shared tensor" if integer
@@ -445,7 +473,7 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
     grid.add_row("accounting", r.accounting.describe())
     console.print(grid)
     table = Table(title="rewrites", title_justify="left", header_style="bold")
-    for col in ("#", "layers", "axis", "tiles (rows x cols)"):
+    for col in ("#", "layers", "axis", "tiles (rows x cols; cN: N channel bands)"):
         table.add_column(col)
     for i, seg in enumerate(r.segments):
         first, last = seg.layers[0], seg.layers[-1]

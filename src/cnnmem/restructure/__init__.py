@@ -5,7 +5,7 @@
     from cnnmem.restructure import restructure, apply_rewrites
 
     result = restructure(graph, accounting, max_overhead=0.1)   # graph: simplified
-    tiled = apply_rewrites(graph, result.segments)              # a rewritten copy
+    tiled = result.apply(graph)     # a rewritten copy (reordered first if the search was)
 
 Modules: :mod:`~cnnmem.restructure.search` (the greedy segment search and its result types),
 :mod:`~cnnmem.restructure.measure` (arena and MACs of a graph, with in-place Concats),
@@ -21,6 +21,7 @@ from cnnmem.restructure.equivalence import EquivalenceReport, attach_weights, ch
 from cnnmem.restructure.measure import Measurement, measure
 from cnnmem.restructure.search import (
     ParetoPoint,
+    Reordering,
     RestructureResult,
     SegmentRewrite,
     apply_rewrites,
@@ -31,6 +32,7 @@ __all__ = [
     "EquivalenceReport",
     "Measurement",
     "ParetoPoint",
+    "Reordering",
     "RestructureResult",
     "SegmentRewrite",
     "apply_rewrites",

@@ -52,14 +52,17 @@ import multiprocessing
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
 from cnnmem.analysis.liveness import Liveness, compute_liveness, in_place_concats
-from cnnmem.errors import ConfigError
-from cnnmem.ir.graph import Graph
-from cnnmem.passes.infra import PassManager
+from cnnmem.errors import ConfigError, InvariantError
+from cnnmem.ir.graph import Graph, TensorKind
+from cnnmem.ir.verify import verify
+from cnnmem.passes.channel_chain import ChannelChainSplitPass, chain_channels, channel_chain_error
+from cnnmem.passes.infra import Pass, PassManager
+from cnnmem.passes.memory_order import schedule_order
 from cnnmem.passes.tile_split import TileSplitPass, tileable_op
 from cnnmem.planning.interface import lower_bound
 from cnnmem.planning.overlap import Dataflow
@@ -72,8 +75,9 @@ from cnnmem.restructure.measure import (
     overlap_step_floors,
 )
 
-__all__ = ["DEFAULT_COL_PARTS", "DEFAULT_PARTS", "ParetoPoint", "RestructureResult",
-           "SegmentRewrite", "apply_rewrites", "restructure"]
+__all__ = ["DEFAULT_COL_PARTS", "DEFAULT_PARTS", "ParetoPoint", "Reordering",
+           "RestructureResult", "SegmentRewrite", "apply_rewrites", "channel_chains_exact",
+           "restructure"]
 
 DEFAULT_PARTS = (2, 3, 4, 5, 6, 8, 10, 12, 14, 16)
 """Tile counts the search tries (each also limited by the segment's output height)."""
@@ -89,13 +93,15 @@ sides; beyond 8 x 2 the grids were never chosen on the benchmark networks)."""
 
 @dataclass(frozen=True, slots=True)
 class SegmentRewrite:
-    """One tiled segment.
+    """One rewritten segment: tiled, or split into channel bands.
 
     Attributes:
         layers: node names of the segment in schedule order (names of the original graph).
-        axis: ``"H"`` (row bands) or ``"HW"`` (row bands x column bands).
-        parts: number of row bands.
-        col_parts: column bands per row band (1 for ``"H"``).
+        axis: ``"H"`` (row bands), ``"HW"`` (row bands x column bands) or ``"C"`` (a channel
+            chain computed in bands of its hidden channels with partial sums,
+            :class:`~cnnmem.passes.channel_chain.ChannelChainSplitPass`; float graphs only).
+        parts: number of row bands (channel bands for ``"C"``).
+        col_parts: column bands per row band (1 for ``"H"`` and ``"C"``).
     """
 
     layers: tuple[str, ...]
@@ -110,18 +116,23 @@ class SegmentRewrite:
 
     @property
     def grid(self) -> str:
-        """``"4"`` for 4 row bands, ``"2x3"`` for 2 row bands x 3 column bands."""
+        """``"4"`` for 4 row bands, ``"2x3"`` for 2 row bands x 3 column bands, ``"c4"`` for
+        4 channel bands."""
+        if self.axis == "C":
+            return f"c{self.parts}"
         return str(self.parts) if self.axis == "H" else f"{self.parts}x{self.col_parts}"
 
-    def tile_pass(self) -> TileSplitPass:
+    def tile_pass(self) -> Pass:
         """The pass that applies this rewrite."""
+        if self.axis == "C":
+            return ChannelChainSplitPass(self.layers, self.parts)
         return TileSplitPass(self.layers, self.parts, self.axis, self.col_parts)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"layers": [...], "axis": "H" | "HW", "parts": tiles,
-        "grid": [row bands, column bands]}``."""
+        """JSON form: ``{"layers": [...], "axis": "H" | "HW" | "C", "parts": tiles (channel
+        bands for "C"), "grid": [row bands, column bands] (null for "C")}``."""
         return {"layers": list(self.layers), "axis": self.axis, "parts": self.tiles,
-                "grid": [self.parts, self.col_parts]}
+                "grid": None if self.axis == "C" else [self.parts, self.col_parts]}
 
 
 State = tuple[SegmentRewrite, ...]
@@ -151,6 +162,44 @@ class ParetoPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Reordering:
+    """The memory-aware schedule chosen before the segment search
+    (:func:`cnnmem.passes.memory_order.schedule_order`, in-place Concats).
+
+    Attributes:
+        applied: the search ran on the new order (its liveness peak is strictly lower and the
+            planner's arena not higher than the graph's own order's).
+        method: ``exact`` (least peak over every topological order), ``greedy`` (the
+            heuristic, when the exact search ran out of states) or ``original``.
+        exact: the order's liveness peak is the least over all topological orders.
+        live_peak_before_bytes: liveness peak of the graph's own order.
+        live_peak_after_bytes: liveness peak of the chosen order.
+        arena_bytes: the planner's arena of the reordered graph before any tiling (that of the
+            graph's own order when not applied).
+        schedule: node names of the original graph in the new order (empty: not applied).
+    """
+
+    applied: bool
+    method: str
+    exact: bool
+    live_peak_before_bytes: int
+    live_peak_after_bytes: int
+    arena_bytes: int
+    schedule: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the schedule only when applied)."""
+        out: dict[str, Any] = {"applied": self.applied, "method": self.method,
+                               "exact": self.exact,
+                               "live_peak_before_bytes": self.live_peak_before_bytes,
+                               "live_peak_after_bytes": self.live_peak_after_bytes,
+                               "arena_bytes": self.arena_bytes}
+        if self.applied:
+            out["schedule"] = list(self.schedule)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class RestructureResult:
     """Outcome of :func:`restructure`.
 
@@ -173,6 +222,9 @@ class RestructureResult:
         search_seconds: wall time of the search (greedy steps and the final rewrite, not the
             equivalence check or the overlap figures); not part of the JSON form, which is
             deterministic.
+        reordering: the memory-aware schedule chosen before the segment search (``None``:
+            not tried). When applied, ``segments`` refer to the reordered schedule: rebuild the
+            rewritten graph with :meth:`apply`.
     """
 
     peak_before_bytes: int
@@ -188,6 +240,18 @@ class RestructureResult:
     overlap_after_bytes: int | None = None
     evaluated: int = 0
     search_seconds: float = field(default=0.0, compare=False)
+    reordering: Reordering | None = None
+
+    @property
+    def schedule(self) -> tuple[str, ...]:
+        """The order the segments were searched in (empty: the graph's own order)."""
+        return self.reordering.schedule if self.reordering is not None else ()
+
+    def apply(self, graph: Graph, *, verify_each: bool = True) -> Graph:
+        """The rewritten copy of ``graph`` (the graph the search was given): reordered as
+        :attr:`reordering` says, then every segment rewritten."""
+        return apply_rewrites(graph, self.segments, schedule=self.schedule,
+                              verify_each=verify_each)
 
     @property
     def mac_overhead(self) -> float:
@@ -219,20 +283,26 @@ class RestructureResult:
             "overlap_after_bytes": self.overlap_after_bytes,
             "evaluated": self.evaluated,
             "pareto": [p.as_dict() for p in self.pareto],
+            "reordering": self.reordering.as_dict() if self.reordering is not None else None,
         }
 
 
 def apply_rewrites(graph: Graph, segments: Sequence[SegmentRewrite], *,
-                   verify_each: bool = True) -> Graph:
+                   verify_each: bool = True, schedule: Sequence[str] = ()) -> Graph:
     """A copy of ``graph`` with every segment tiled (``graph`` is not changed).
 
-    With ``verify_each`` (default) the passes run under a verifying
+    ``schedule``: node names of ``graph`` in the order to run them before the segments are
+    applied (a topological order, e.g. :attr:`RestructureResult.schedule`; empty: the graph's
+    own order). With ``verify_each`` (default) the passes run under a verifying
     :class:`~cnnmem.passes.infra.PassManager`; without it, only each pass's ``call``.
 
     Raises:
         PassError: a segment is not valid on ``graph``.
+        InvariantError: ``schedule`` is not a permutation of the nodes.
     """
     out = clone_graph(graph)
+    if schedule:
+        _reorder_by_names(out, schedule)
     passes = [s.tile_pass() for s in segments]
     if verify_each:
         if passes:
@@ -243,6 +313,14 @@ def apply_rewrites(graph: Graph, segments: Sequence[SegmentRewrite], *,
         for p in passes:
             p.call(out)
     return out
+
+
+def _reorder_by_names(graph: Graph, schedule: Sequence[str]) -> None:
+    if len(schedule) != len(graph.nodes):
+        raise InvariantError(f"schedule of {len(schedule)} nodes for a graph of "
+                             f"{len(graph.nodes)}")
+    graph.reorder([graph.node(name) for name in schedule])
+    verify(graph, check_shapes=False)  # a topological order
 
 
 @dataclass(slots=True)
@@ -259,7 +337,7 @@ class _Search:
     def __init__(self, graph: Graph, accounting: Accounting, planner: str,
                  max_layers: int, parts: Sequence[int], macs_limit: float | None,
                  col_parts: Sequence[int] = (), jobs: int = 1,
-                 dataflow: Dataflow | None = None) -> None:
+                 dataflow: Dataflow | None = None, channels: bool = False) -> None:
         self.graph = graph
         self.accounting = accounting
         self.planner = planner
@@ -297,6 +375,9 @@ class _Search:
         self._floors: tuple[list[int], list[int]] = ([], [])
         # see quick_bound: the original graph's own in-place Concats would void the bound
         self.quick_prune = not in_place_concats(graph, accounting)
+        # channel chains (float graphs): schedule interval -> channel units, None if invalid
+        self.channels = channels
+        self._chains: dict[tuple[int, int], int | None] = {}
 
     def canonical(self, state: Sequence[SegmentRewrite]) -> State:
         return tuple(sorted(state, key=lambda s: self.position[s.layers[0]]))
@@ -395,10 +476,21 @@ class _Search:
             return False
         return all(p < self.last_reader[p] <= j for p in range(i, j))
 
+    def chain_units(self, i: int, j: int) -> int | None:
+        """Channel units of the schedule interval ``[i, j]`` as a channel chain
+        (:func:`~cnnmem.passes.channel_chain.chain_channels`), ``None`` if it is not one."""
+        key = (i, j)
+        if key not in self._chains:
+            layers = [n.name for n in self.graph.nodes[i:j + 1]]
+            ok = j > i and channel_chain_error(self.graph, layers) is None
+            self._chains[key] = chain_channels(self.graph, layers) if ok else None
+        return self._chains[key]
+
     def candidates(self, state: State, involved: Sequence[str]
                    ) -> list[tuple[State, tuple[int, int]]]:
         """Candidate states with their segment's output height and width, in generation order:
-        row bands (``parts``), then row x column grids (``col_parts`` x ``1, *parts``)."""
+        row bands (``parts``), then row x column grids (``col_parts`` x ``1, *parts``), then
+        channel chains (``parts`` channel bands; the extent is ``(units, 1)``)."""
         seen: set[State] = set()
         out: list[tuple[State, tuple[int, int]]] = []
         nodes = self.graph.nodes
@@ -406,6 +498,16 @@ class _Search:
             k = self.position[name]
             for i in range(max(0, k - self.max_layers + 1), k + 1):
                 for j in range(k, min(len(nodes), i + self.max_layers)):
+                    units = self.chain_units(i, j) if self.channels else None
+                    if units is not None:
+                        layers = tuple(n.name for n in nodes[i:j + 1])
+                        inside = set(layers)
+                        kept = [s for s in state if not inside & set(s.layers)]
+                        for p in self.parts:
+                            cand = self.canonical([*kept, SegmentRewrite(layers, "C", p)])
+                            if cand not in seen:
+                                seen.add(cand)
+                                out.append((cand, (units, 1)))
                     if not self.valid(i, j):
                         continue
                     layers = tuple(n.name for n in nodes[i:j + 1])
@@ -519,7 +621,8 @@ class _Search:
           writing layer, whose output has no buffer of its own, carries no overlap allowance.
           Grids count only when every row band has two rows or more (a one-row band's Concat
           along W would be the one in place), and a batch above 1 voids the term (Concats
-          along H are then not in place).
+          along H are then not in place). Channel chains have no such Concat: ``outside``
+          only.
 
         Both need the original graph to have no in-place Concat of its own (one absorbing a
         rewritten segment's output would stop absorbing it and change unchanged steps):
@@ -541,7 +644,7 @@ class _Search:
         first, last = nodes[self.position[rewrite.layers[0]]], \
             nodes[self.position[rewrite.layers[-1]]]
         shape = last.outputs[0].shape
-        if rewrite.parts < 2 or shape[0] != 1 or \
+        if rewrite.axis == "C" or rewrite.parts < 2 or shape[0] != 1 or \
                 (rewrite.axis != "H" and 2 * rewrite.parts > shape[2]):
             return outside
         live = current.liveness
@@ -636,7 +739,8 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
                 max_layers: int = 8, parts: Sequence[int] = DEFAULT_PARTS,
                 col_parts: Sequence[int] = DEFAULT_COL_PARTS, max_iterations: int = 32,
                 check: bool = False, seed: int = 0, jobs: int | None = None,
-                overlap_dataflow: Dataflow | None = Dataflow.HWC_ROW) -> RestructureResult:
+                overlap_dataflow: Dataflow | None = Dataflow.HWC_ROW,
+                reorder: bool = True, channels: bool | None = None) -> RestructureResult:
     """Search tiled segments that lower the activation arena of ``graph``.
 
     Args:
@@ -661,6 +765,18 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
             workers). The result does not depend on it.
         overlap_dataflow: also report the ``overlap`` planner's arenas for this dataflow
             (``None``: skip).
+        reorder: first choose the topological order with the least liveness peak
+            (:func:`~cnnmem.passes.memory_order.schedule_order`, in-place Concats; exact where
+            the graph's down-sets fit the state budget, its greedy heuristic otherwise) and
+            search segments in that order, if it lowers the liveness peak without raising the
+            planner's arena. ``peak_before_bytes`` stays the arena of the graph's own order.
+        channels: also try channel chains (axis ``"C"``: a conv, channel-wise layers and a
+            dense conv computed in bands of the hidden channels, partial sums added; no
+            recomputation). ``None`` (default): where they are exact and honestly counted, i.e.
+            a float graph (no quantised tensor) under an accounting that keeps float tensors
+            floating point (``accounting.dtype`` unset or a float type: an int8 deployment
+            would need int32 partial sums, which int8 accounting would undercount). ``True``
+            on another graph raises ``ConfigError``.
 
     Returns:
         The chosen rewrites with before/after figures and the Pareto front.
@@ -676,14 +792,28 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         raise ConfigError("restructure: max_layers must be >= 1 and parts >= 2")
     if any(q < 2 for q in col_parts):
         raise ConfigError("restructure: col_parts must be >= 2")
+    exact_chains = channel_chains_exact(graph, accounting)
+    if channels and not exact_chains:
+        raise ConfigError("restructure: channel chains need a float graph (no quantised "
+                          "tensors) and a float accounting dtype: their partial sums would "
+                          "need int32 accumulators")
     started = time.perf_counter()
     if jobs is None:
         jobs = min(2, os.cpu_count() or 1)
-    search = _Search(graph, accounting, planner, max_layers, sorted(set(parts)), None,
-                     sorted(set(col_parts)), max(1, jobs), overlap_dataflow or Dataflow.HWC_ROW)
+    flow = overlap_dataflow or Dataflow.HWC_ROW
+    work, reordering, original_arena = graph, None, None
+    if reorder:
+        work, reordering, original_arena = _reordered(graph, accounting, planner, flow)
+    search = _Search(work, accounting, planner, max_layers, sorted(set(parts)), None,
+                     sorted(set(col_parts)), max(1, jobs), flow,
+                     channels=exact_chains if channels is None else channels)
     current = search.evaluate((), keep=True)
     assert isinstance(current, _Evaluated)
     before = current.measurement
+    if original_arena is None:
+        original_arena = before.arena_bytes
+    if reordering is not None and not reordering.applied:
+        reordering = replace(reordering, arena_bytes=original_arena)
     if max_overhead is not None:
         search.macs_limit = before.macs * (1 + max_overhead)
     for _ in range(max_iterations):
@@ -707,7 +837,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         final = evaluated
     if final.state:
         final = _Evaluated(final.state, final.measurement, final.liveness,
-                           apply_rewrites(graph, final.state))
+                           apply_rewrites(work, final.state))
     search_seconds = time.perf_counter() - started
     equivalent = None
     if check:
@@ -720,7 +850,7 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         overlap_after = measure(final.graph, accounting, "overlap",
                                 overlap_dataflow)[0].arena_bytes
     return RestructureResult(
-        peak_before_bytes=before.arena_bytes,
+        peak_before_bytes=original_arena,
         peak_after_bytes=final.measurement.arena_bytes,
         macs_before=before.macs,
         macs_after=final.measurement.macs,
@@ -733,7 +863,39 @@ def restructure(graph: Graph, accounting: Accounting, *, max_overhead: float | N
         overlap_after_bytes=overlap_after,
         evaluated=len(search.cache),
         search_seconds=search_seconds,
+        reordering=reordering,
     )
+
+
+def channel_chains_exact(graph: Graph, accounting: Accounting) -> bool:
+    """Channel chains (partial sums) are exact and honestly counted on ``graph`` under
+    ``accounting``: every activation is floating point without quantisation parameters, and
+    the accounting does not count float tensors as integers."""
+    if accounting.dtype is not None and not accounting.dtype.is_float:
+        return False
+    return all(t.dtype.is_float and t.quant is None for t in graph.tensors.values()
+               if t.kind is TensorKind.ACTIVATION)
+
+
+def _reordered(graph: Graph, accounting: Accounting, planner: str, flow: Dataflow
+               ) -> tuple[Graph, Reordering, int | None]:
+    """The graph the segment search runs on (``graph`` itself, or a reordered copy), what the
+    reordering did, and the planner's arena of ``graph``'s own order if it was measured."""
+    order = schedule_order(graph, accounting, concat_in_place=True)
+    better = order.peak_bytes < order.original_peak_bytes
+    dataflow = flow if planner in ("overlap", "optimal") else None
+    if not better:
+        return graph, Reordering(False, order.method, order.exact, order.original_peak_bytes,
+                                 order.original_peak_bytes, 0), None
+    schedule = tuple(n.name for n in order.order)
+    candidate = apply_rewrites(graph, (), schedule=schedule)
+    arena_before = measure(graph, accounting, planner, dataflow)[0].arena_bytes
+    arena_after = measure(candidate, accounting, planner, dataflow)[0].arena_bytes
+    if arena_after > arena_before:
+        return graph, Reordering(False, order.method, order.exact, order.original_peak_bytes,
+                                 order.peak_bytes, arena_before), arena_before
+    return candidate, Reordering(True, order.method, order.exact, order.original_peak_bytes,
+                                 order.peak_bytes, arena_after, schedule), arena_before
 
 
 def _best_state(points: Sequence[tuple[State, Measurement]], last: State,
