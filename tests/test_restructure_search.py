@@ -180,37 +180,51 @@ def test_search_minimising_the_overlap_arena(include_io: bool) -> None:
     ("mobilenet_v2", 64, "greedy", True, None),  # float: channel chains are candidates too
     ("mobilenet_v2", 64, "overlap", False, None),
 ])
-def test_quick_bound_is_a_bound_and_changes_nothing(monkeypatch: pytest.MonkeyPatch, name: str,
+def test_pruning_shortcuts_are_exact_and_change_nothing(monkeypatch: pytest.MonkeyPatch, name: str,
                                                     res: int, planner: str, include_io: bool,
                                                     dtype: DType | None) -> None:
-    """Candidates pruned without building their graph (``_Search.quick_bound``): every
-    candidate is also built and its bound (liveness peak, or the overlap floor) must be at
-    least the quick bound; and the search returns exactly what it returns without it."""
+    """Candidates pruned without building their graph: every candidate is also built, and
+    its bound (liveness peak, or the overlap floor) must be at least ``_Search.quick_bound``
+    and, where ``_Search.local_peak`` applies (disjoint planners), its liveness peak must equal
+    that; and the search returns exactly what it returns without either shortcut."""
     from cnnmem.restructure import search as search_module
-    from cnnmem.restructure.measure import overlap_floor
 
     g = _net(name, res)
     acc = Accounting(dtype=dtype, include_io=include_io)
     options = {"max_overhead": 0.1, "planner": planner, "parts": (2, 3, 4, 8),
                "col_parts": (2, 3), "max_layers": 6, "max_iterations": 8,
                "overlap_dataflow": None, "jobs": 1}
-    hits = []
-    original = search_module._Search.quick_bound
+    hits: list[tuple[str, bool]] = []
+    quick_bound = search_module._Search.quick_bound
+    local_peak = search_module._Search.local_peak
 
-    def counted(self: search_module._Search, current: object, cand: object) -> int:
-        bound = original(self, current, cand)  # type: ignore[arg-type]
-        hits.append(bound > current.measurement.arena_bytes)  # type: ignore[attr-defined]
+    def counted_bound(self: search_module._Search, current: object, cand: object) -> int:
+        bound = quick_bound(self, current, cand)  # type: ignore[arg-type]
+        hits.append(("quick", bound > current.measurement.arena_bytes))  # type: ignore
         return bound
 
+    def counted_peak(self: search_module._Search, current: object, cand: object
+                     ) -> int | None:
+        peak = local_peak(self, current, cand)  # type: ignore[arg-type]
+        if peak is not None:
+            hits.append(("local", peak > current.measurement.arena_bytes))  # type: ignore
+        return peak
+
     monkeypatch.setattr(search_module, "_CHECK_QUICK_BOUND", True)
-    monkeypatch.setattr(search_module._Search, "quick_bound", counted)
+    monkeypatch.setattr(search_module._Search, "quick_bound", counted_bound)
+    monkeypatch.setattr(search_module._Search, "local_peak", counted_peak)
     quick = restructure(g, acc, **options)  # type: ignore[arg-type]
-    assert hits  # the bound was consulted (and checked against every built candidate)
+    # consulted (and checked against every built candidate), and some candidates pruned
+    assert (planner == "greedy") == any(kind == "local" for kind, _ in hits)
+    assert any(pruned for _, pruned in hits)
     monkeypatch.setattr(search_module, "_CHECK_QUICK_BOUND", False)
     monkeypatch.setattr(search_module._Search, "quick_bound", lambda *a: 0)
+    monkeypatch.setattr(search_module._Search, "local_peak", lambda *a: None)
     assert restructure(g, acc, **options) == quick  # type: ignore[arg-type]
 
     # the floor the overlap search prunes with is below the overlap problem's bound
+    from cnnmem.restructure.measure import overlap_floor
+
     rewritten = apply_rewrites(g, quick.segments)
     from cnnmem.analysis.liveness import compute_liveness
     from cnnmem.planning.interface import lower_bound
@@ -316,3 +330,21 @@ def test_search_splits_channel_chains_of_float_graphs() -> None:
     assert all(s.axis != "C" for s in int8.segments)
     with pytest.raises(ConfigError, match="int32"):
         restructure(g, INT8, max_overhead=0.1, channels=True)
+
+
+def test_local_peak_check_catches_a_wrong_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exactness check of ``_Search.local_peak`` fails when the segment profile forgets
+    the segment's inputs and outputs."""
+    from cnnmem.restructure import search as search_module
+
+    real = search_module._local_profile
+
+    def forgetful(*args: object) -> object:
+        profile = real(*args)  # type: ignore[arg-type]
+        return None if profile is None else replace(profile, ends=())
+
+    monkeypatch.setattr(search_module, "_CHECK_QUICK_BOUND", True)
+    monkeypatch.setattr(search_module, "_local_profile", forgetful)
+    with pytest.raises(AssertionError):
+        restructure(_net("mobilenet_v2", 64), INT8, max_overhead=0.1, max_iterations=2,
+                    jobs=1, overlap_dataflow=None)

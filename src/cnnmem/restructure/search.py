@@ -57,8 +57,8 @@ from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
 from cnnmem.analysis.liveness import Liveness, compute_liveness, in_place_concats
-from cnnmem.errors import ConfigError, InvariantError
-from cnnmem.ir.graph import Graph, TensorKind
+from cnnmem.errors import CnnmemError, ConfigError, InvariantError
+from cnnmem.ir.graph import Graph, Node, Tensor, TensorKind
 from cnnmem.ir.verify import verify
 from cnnmem.passes.channel_chain import ChannelChainSplitPass, chain_channels, channel_chain_error
 from cnnmem.passes.infra import Pass, PassManager
@@ -378,6 +378,11 @@ class _Search:
         # channel chains (float graphs): schedule interval -> channel units, None if invalid
         self.channels = channels
         self._chains: dict[tuple[int, int], int | None] = {}
+        # segment-only liveness of each rewrite (see local_peak), shared across greedy steps
+        self.local: dict[tuple[SegmentRewrite, int, int], _LocalProfile | None] = {}
+        self._counted_base: State | None = None
+        self._counted: dict[str, Any] = {}
+        self.outputs = {t.name for t in graph.outputs}
 
     def canonical(self, state: Sequence[SegmentRewrite]) -> State:
         return tuple(sorted(state, key=lambda s: self.position[s.layers[0]]))
@@ -559,8 +564,9 @@ class _Search:
                     done = pool.map(_run_forked, [runs[k] for k in by_size], chunksize=1)
                 outcomes: list[list[tuple[State, Measurement | None, int | None]]] = \
                     [[] for _ in runs]
-                for k, outcome in zip(by_size, done, strict=True):
+                for k, (outcome, local) in zip(by_size, done, strict=True):
                     outcomes[k] = outcome
+                    self.local.update(local)  # segment profiles for the next greedy steps
             finally:
                 gc.unfreeze()
                 _FORKED = None
@@ -601,6 +607,94 @@ class _Search:
             self._floors_base = current.state
             self._floors = (floors, positions)
         return self._floors
+
+    def local_profile(self, rewrite: SegmentRewrite, lo: int, hi: int
+                      ) -> _LocalProfile | None:
+        """The liveness of the layers ``[lo, hi]`` of the schedule (they hold ``rewrite``'s
+        segment; the others are left as they are) with ``rewrite`` applied, alone (cached).
+
+        The layers are copied into a graph of their own (the activations they read from
+        outside are its inputs, the tensors read after ``hi`` or that are graph outputs its
+        outputs), the rewrite is applied and
+        :func:`~cnnmem.analysis.liveness.compute_liveness` (in-place Concats, graph I/O
+        counted) gives every buffer's lifetime. ``None`` if the rewrite does not apply to the
+        layers alone."""
+        key = (rewrite, lo, hi)
+        if key not in self.local:
+            self.local[key] = _local_profile(self.graph, rewrite, lo, hi, self.accounting)
+        return self.local[key]
+
+    def counted_buffers(self, current: _Evaluated) -> dict[str, Any]:
+        """Buffers of ``current``'s graph that count under the accounting, by name (per step)."""
+        if self._counted_base != current.state:
+            live = current.liveness
+            self._counted = {b.name: b for b in live.buffers
+                             if self.accounting.include_io or not (b.is_input or b.is_output)}
+            self._counted_base = current.state
+        return self._counted
+
+    def local_peak(self, current: _Evaluated, cand: State) -> int | None:
+        """The liveness peak of ``cand`` (in-place Concats), computed without building its
+        graph, or ``None`` where the shortcut does not apply. Exact (checked against the built
+        candidates in the tests).
+
+        ``cand`` adds one rewrite to ``current``'s segments, replacing those it overlaps (their
+        layers outside the new segment return to the untiled graph). The layers of the new
+        segment and of the replaced ones form one interval of the schedule (segments are
+        intervals, and the replaced ones overlap the new one) holding no other segment; their
+        nodes in ``current``'s graph are the *stretch*, consecutive steps ``[s0, s1]``. Then:
+
+        - a step outside the stretch keeps its live set (see :meth:`quick_bound`): its live
+          bytes are ``current``'s;
+        - a step inside holds the buffers *crossing* the stretch (written before ``s0``, read
+          after ``s1``: unchanged) and the buffers of the rewritten segment: its intermediates,
+          its inputs (from before ``s0`` until their last read inside, unless they cross) and
+          its outputs (from their first write on). Those are exactly the buffers of the
+          interval's layers alone, rewritten (:meth:`local_profile`), their inputs counted as
+          their buffers in ``current`` are (not at all when crossing or graph inputs outside
+          the arena), their outputs unless they are graph outputs outside the arena.
+
+        Only for planners that keep live buffers disjoint (the liveness peak is their bound) and
+        graphs without in-place Concats of their own (as :meth:`quick_bound`)."""
+        if not self.prune or not self.quick_prune:
+            return None
+        new = [s for s in cand if s not in current.state]
+        if len(new) != 1:
+            return None
+        rewrite = new[0]
+        lo, hi = self.position[rewrite.layers[0]], self.position[rewrite.layers[-1]]
+        for seg in current.state:
+            if seg not in cand:  # replaced: its layers return to the untiled graph
+                lo = min(lo, self.position[seg.layers[0]])
+                hi = max(hi, self.position[seg.layers[-1]])
+        floors, positions = self.step_floors(current)
+        steps = [k for k, p in enumerate(positions) if lo <= p <= hi]
+        if not steps or -1 in positions or steps[-1] - steps[0] + 1 != len(steps):
+            return None
+        profile = self.local_profile(rewrite, lo, hi)
+        if profile is None:
+            return None
+        s0, s1 = steps[0], steps[-1]
+        outside = max((f for k, f in enumerate(floors) if not s0 <= k <= s1), default=0)
+        counted = self.counted_buffers(current)
+        buffer_of = current.liveness.buffer_of
+        crossing = sum(b.size_bytes for b in counted.values()
+                       if b.first_step < s0 and b.last_step > s1)
+        extra = [0] * (len(profile.live_bytes) + 1)
+        for first, last, size, name, is_input in profile.ends:
+            if is_input:  # an input of the layers: counted as its buffer in ``current`` is
+                buf = counted.get(buffer_of.get(name, ""))
+                if buf is None or (buf.first_step < s0 and buf.last_step > s1):
+                    continue
+            elif not self.accounting.include_io and name in self.outputs:
+                continue
+            extra[first] += size
+            extra[last + 1] -= size
+        running, inside = 0, 0
+        for k, base in enumerate(profile.live_bytes):
+            running += extra[k]
+            inside = max(inside, base + running)
+        return max(outside, crossing + inside)
 
     def quick_bound(self, current: _Evaluated, cand: State) -> int:
         """A lower bound of ``cand``'s planner bound (the liveness peak for disjoint planners,
@@ -675,7 +769,18 @@ class _Search:
             if new and (stop or new[-1].parts > height or new[-1].col_parts > width):
                 continue
             m = None
-            if cand not in self.cache:
+            exact = self.local_peak(current, cand) if cand not in self.cache else None
+            if exact is not None:
+                if _CHECK_QUICK_BOUND:
+                    built = apply_rewrites(self.graph, cand, verify_each=False)
+                    built_peak = compute_liveness(built, self.accounting,
+                                                  concat_in_place=True).peak_bytes
+                    assert exact == built_peak, (cand, exact, built_peak)
+                if exact > arena:
+                    self.pruned[cand] = max(exact, self.pruned.get(cand, 0))
+                else:
+                    m = self.evaluate(cand, bound=arena, base=current)
+            elif cand not in self.cache:
                 quick = self.quick_bound(current, cand)
                 if _CHECK_QUICK_BOUND and quick:
                     built = apply_rewrites(self.graph, cand, verify_each=False)
@@ -701,9 +806,84 @@ class _Search:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class _LocalProfile:
+    """Liveness of one rewrite applied to its segment alone (:meth:`_Search.local_profile`).
+
+    Attributes:
+        live_bytes: per step, the bytes of the buffers that are neither inputs nor the output.
+        ends: the inputs' and the outputs' buffers: ``(first step, last step, bytes, tensor
+            name, is an input)``.
+    """
+
+    live_bytes: tuple[int, ...]
+    ends: tuple[tuple[int, int, int, str, bool], ...]
+
+
+def _local_profile(graph: Graph, rewrite: SegmentRewrite, lo: int, hi: int,
+                   accounting: Accounting) -> _LocalProfile | None:
+    """:meth:`_Search.local_profile`."""
+    sub = _segment_graph(graph, graph.nodes[lo:hi + 1])
+    try:
+        rewrite.tile_pass().call(sub)
+    except CnnmemError:
+        return None
+    live = compute_liveness(sub, replace(accounting, include_io=True), concat_in_place=True)
+    inputs = {t.name for t in sub.inputs}
+    outputs = {t.name for t in sub.outputs}
+    base = [0] * (len(live.steps) + 1)
+    ends: list[tuple[int, int, int, str, bool]] = []
+    for b in live.buffers:
+        ins = [n for n in b.tensors if n in inputs]
+        outs = [n for n in b.tensors if n in outputs]
+        if len(ins) + len(outs) > 1:
+            return None  # several inputs/outputs sharing one buffer: not modelled
+        if ins or outs:
+            ends.append((b.first_step, b.last_step, b.size_bytes, (ins or outs)[0],
+                         bool(ins)))
+            continue
+        base[b.first_step] += b.size_bytes
+        base[b.last_step + 1] -= b.size_bytes
+    running, profile = 0, []
+    for k in range(len(live.steps)):
+        running += base[k]
+        profile.append(running)
+    return _LocalProfile(tuple(profile), tuple(ends))
+
+
+def _segment_graph(graph: Graph, nodes: Sequence[Node]) -> Graph:
+    """The nodes ``nodes`` of ``graph`` (consecutive in its schedule) as a graph of their own:
+    the activations they read from outside are its inputs; the tensors they write that are
+    read by later nodes or are graph outputs are its outputs; constants and tensors are copied
+    (constant data shared)."""
+    inside = {id(n) for n in nodes}
+    sub = Graph(graph.name)
+    sub.metadata.update(graph.metadata)
+    mapping: dict[str, Tensor] = {}
+    for node in nodes:
+        for t in node.inputs:
+            if t is None or t.name in mapping:
+                continue
+            if t.kind is TensorKind.CONSTANT:
+                mapping[t.name] = sub.add_tensor(t.detached_copy())
+            elif t.producer is None or id(t.producer) not in inside:
+                mapping[t.name] = sub.add_input(t.name, t.shape, t.dtype, quant=t.quant)
+        copy = Node(node.name, node.op_type, dict(node.attrs), activation=node.activation,
+                    source_op=node.source_op)
+        outputs = [t.detached_copy() for t in node.outputs]
+        sub.add_node(copy, [mapping[t.name] if t is not None else None for t in node.inputs],
+                     outputs)
+        for t in outputs:
+            mapping[t.name] = t
+    graph_outputs = {id(t) for t in graph.outputs}
+    sub.outputs = [mapping[t.name] for n in nodes for t in n.outputs
+                   if id(t) in graph_outputs or any(id(c) not in inside for c in t.consumers)]
+    return sub
+
+
 _CHECK_QUICK_BOUND = False
 """Tests set this: every candidate is also built, and its bound checked against
-:meth:`_Search.quick_bound`."""
+:meth:`_Search.quick_bound` (and its liveness peak against :meth:`_Search.local_peak`)."""
 
 _FORKED: tuple[_Search, _Evaluated] | None = None
 """The search and its current state, inherited by forked workers
@@ -711,10 +891,15 @@ _FORKED: tuple[_Search, _Evaluated] | None = None
 
 
 def _run_forked(run: Sequence[tuple[State, tuple[int, int]]]
-                ) -> list[tuple[State, Measurement | None, int | None]]:
+                ) -> tuple[list[tuple[State, Measurement | None, int | None]],
+                           dict[tuple[SegmentRewrite, int, int], _LocalProfile | None]]:
+    """One run in a forked worker: its outcome and the segment profiles it computed (kept by
+    the parent for the next greedy steps)."""
     assert _FORKED is not None
     search, current = _FORKED
-    return search.run(current, run)
+    known = set(search.local)
+    outcome = search.run(current, run)
+    return outcome, {k: v for k, v in search.local.items() if k not in known}
 
 
 def _macs_ok(m: Measurement, macs_before: int, max_overhead: float | None) -> bool:
