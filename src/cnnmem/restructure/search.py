@@ -621,7 +621,8 @@ class _Search:
         layers alone."""
         key = (rewrite, lo, hi)
         if key not in self.local:
-            self.local[key] = _local_profile(self.graph, rewrite, lo, hi, self.accounting)
+            self.local[key] = _local_profile(self.graph, rewrite, lo, hi, self.accounting,
+                                             savings=not self.prune)
         return self.local[key]
 
     def counted_buffers(self, current: _Evaluated) -> dict[str, Any]:
@@ -634,8 +635,9 @@ class _Search:
         return self._counted
 
     def local_peak(self, current: _Evaluated, cand: State) -> int | None:
-        """The liveness peak of ``cand`` (in-place Concats), computed without building its
-        graph, or ``None`` where the shortcut does not apply. Exact (checked against the built
+        """The liveness peak of ``cand`` (in-place Concats; overlap planners: its overlap
+        floor), computed without building its graph, or ``None`` where the shortcut does not
+        apply. Exact (checked against the built
         candidates in the tests).
 
         ``cand`` adds one rewrite to ``current``'s segments, replacing those it overlaps (their
@@ -654,9 +656,12 @@ class _Search:
           their buffers in ``current`` are (not at all when crossing or graph inputs outside
           the arena), their outputs unless they are graph outputs outside the arena.
 
-        Only for planners that keep live buffers disjoint (the liveness peak is their bound) and
-        graphs without in-place Concats of their own (as :meth:`quick_bound`)."""
-        if not self.prune or not self.quick_prune:
+        For overlap planners it is the candidate's
+        :func:`~cnnmem.restructure.measure.overlap_floor` instead (the same buffers, each step
+        less the saving of its layer's allowance: decided inside the layers, except whether an
+        input dies there (not if it crosses) and whether the output is in the arena).
+        Only for graphs without in-place Concats of their own (as :meth:`quick_bound`)."""
+        if not self.quick_prune:
             return None
         new = [s for s in cand if s not in current.state]
         if len(new) != 1:
@@ -691,9 +696,20 @@ class _Search:
             extra[first] += size
             extra[last + 1] -= size
         running, inside = 0, 0
+        include_io = self.accounting.include_io
         for k, base in enumerate(profile.live_bytes):
             running += extra[k]
-            inside = max(inside, base + running)
+            saving = 0
+            if not self.prune:
+                for amount, source, out, is_output in profile.savings[k]:
+                    if is_output and not include_io and out in self.outputs:
+                        continue  # the output's buffer is not in the arena
+                    if source is not None:
+                        buf = counted.get(buffer_of.get(source, ""))
+                        if buf is None or (buf.first_step < s0 and buf.last_step > s1):
+                            continue  # not in the arena, or not dying here
+                    saving = max(saving, amount)
+            inside = max(inside, base + running - saving)
         return max(outside, crossing + inside)
 
     def quick_bound(self, current: _Evaluated, cand: State) -> int:
@@ -773,8 +789,10 @@ class _Search:
             if exact is not None:
                 if _CHECK_QUICK_BOUND:
                     built = apply_rewrites(self.graph, cand, verify_each=False)
-                    built_peak = compute_liveness(built, self.accounting,
-                                                  concat_in_place=True).peak_bytes
+                    built_live = compute_liveness(built, self.accounting,
+                                                  concat_in_place=True)
+                    built_peak = built_live.peak_bytes if self.prune else \
+                        overlap_floor(built, built_live, self.accounting)
                     assert exact == built_peak, (cand, exact, built_peak)
                 if exact > arena:
                     self.pruned[cand] = max(exact, self.pruned.get(cand, 0))
@@ -814,15 +832,22 @@ class _LocalProfile:
         live_bytes: per step, the bytes of the buffers that are neither inputs nor the output.
         ends: the inputs' and the outputs' buffers: ``(first step, last step, bytes, tensor
             name, is an input)``.
+        savings: per step, for overlap planners, the bytes an overlap allowance of the step's
+            layer could save at most (:func:`~cnnmem.restructure.measure.overlap_step_floors`:
+            ``min(O, I)`` of its output and a dying input) with what decides whether it
+            counts: ``(bytes, the input if it is an input of the layers else None, the
+            output tensor, the output is an output of the layers)``; empty for disjoint
+            planners.
     """
 
     live_bytes: tuple[int, ...]
     ends: tuple[tuple[int, int, int, str, bool], ...]
+    savings: tuple[tuple[tuple[int, str | None, str, bool], ...], ...] = ()
 
 
 def _local_profile(graph: Graph, rewrite: SegmentRewrite, lo: int, hi: int,
-                   accounting: Accounting) -> _LocalProfile | None:
-    """:meth:`_Search.local_profile`."""
+                   accounting: Accounting, savings: bool = False) -> _LocalProfile | None:
+    """:meth:`_Search.local_profile` (``savings``: also the overlap savings per step)."""
     sub = _segment_graph(graph, graph.nodes[lo:hi + 1])
     try:
         rewrite.tile_pass().call(sub)
@@ -848,7 +873,28 @@ def _local_profile(graph: Graph, rewrite: SegmentRewrite, lo: int, hi: int,
     for k in range(len(live.steps)):
         running += base[k]
         profile.append(running)
-    return _LocalProfile(tuple(profile), tuple(ends))
+    per_step: list[tuple[tuple[int, str | None, str, bool], ...]] = []
+    if savings:
+        # the terms of overlap_step_floors, decided later for the layers' inputs and outputs
+        by_name = {b.name: b for b in live.buffers}
+        owner = live.buffer_of
+        for k, node in enumerate(sub.nodes):
+            terms: list[tuple[int, str | None, str, bool]] = []
+            if len(node.outputs) == 1 and owner.get(node.outputs[0].name) == \
+                    node.outputs[0].name:
+                out = node.outputs[0].name
+                ob = by_name[out]
+                for t in node.inputs:
+                    if t is None or t.kind is TensorKind.CONSTANT:
+                        continue
+                    ib = by_name.get(owner.get(t.name, ""))
+                    if ib is None or ib is ob or ib.last_step != k or ib.is_output:
+                        continue
+                    name = next((n for n in ib.tensors if n in inputs), None)
+                    terms.append((min(ob.size_bytes, ib.size_bytes), name, out,
+                                  out in outputs))
+            per_step.append(tuple(terms))
+    return _LocalProfile(tuple(profile), tuple(ends), tuple(per_step))
 
 
 def _segment_graph(graph: Graph, nodes: Sequence[Node]) -> Graph:
