@@ -174,11 +174,9 @@ def test_search_minimising_the_overlap_arena(include_io: bool) -> None:
 @pytest.mark.parametrize(("name", "res", "planner", "include_io", "dtype"), [
     ("mobilenet_v2", 80, "overlap", True, DType.INT8),
     ("mobilenet_v2", 64, "overlap", False, DType.INT8),
-    ("mobilenet_v2", 80, "greedy", False, DType.INT8),
-    ("resnet18", 64, "greedy", True, DType.INT8),
+    ("resnet18", 64, "greedy", False, DType.INT8),
     ("squeezenet1_1", 64, "overlap", True, DType.INT8),
     ("mobilenet_v2", 64, "greedy", True, None),  # float: channel chains are candidates too
-    ("mobilenet_v2", 48, "overlap", False, None),
 ])
 def test_pruning_shortcuts_are_exact_and_change_nothing(monkeypatch: pytest.MonkeyPatch, name: str,
                                                     res: int, planner: str, include_io: bool,
