@@ -12,6 +12,7 @@ Modules: :mod:`~cnnmem.restructure.search` (the greedy segment search and its re
 :mod:`~cnnmem.restructure.equivalence` (onnxruntime check of original vs rewritten),
 :mod:`~cnnmem.restructure.clone` (graph copy). The rewrites themselves are passes:
 :class:`cnnmem.passes.tile_split.TileSplitPass`,
+:class:`cnnmem.passes.channel_chain.ChannelChainSplitPass`,
 :class:`cnnmem.passes.channel_split.ChannelSplitPass` and
 :class:`cnnmem.passes.memory_order.ReorderPass`.
 """

@@ -1,6 +1,11 @@
-"""A first restructuring search: tile segments around the memory peak, greedily.
+"""The restructuring search: tile segments (or split channel chains) around the memory peak,
+greedily, after choosing the least-peak layer order.
 
 Shape (ZigZag's generate -> evaluate -> reduce, C7):
+
+0. **Order**: with ``reorder`` (default), the graph's topological order with the least liveness
+   peak (:func:`~cnnmem.passes.memory_order.schedule_order`) replaces its own if it lowers the
+   peak without raising the planner's arena; segments are intervals of that order.
 
 1. **State**: a set of disjoint :class:`SegmentRewrite` s on the *original* graph (layer names
    of a segment, the axis, the number of tiles). A state is evaluated by copying the
@@ -13,7 +18,10 @@ Shape (ZigZag's generate -> evaluate -> reduce, C7):
    consecutive nodes of the original schedule that contain an involved layer and form a valid
    segment (:func:`~cnnmem.passes.tile_split.segment_error`: chains, residual blocks, fire and
    Inception modules, and runs of them), each with every tile count in ``parts`` that fits its
-   output height; a candidate replaces the segments of the state it overlaps. Tile counts are
+   output height; on float graphs under a float accounting, also the intervals that are
+   channel chains (:class:`~cnnmem.passes.channel_chain.ChannelChainSplitPass`, axis ``"C"``)
+   with every band count in ``parts``; a candidate replaces the segments of the state it
+   overlaps. Tile counts are
    tried in increasing order and dropped for a segment once one exceeds the MAC budget.
 3. **Evaluate** every new candidate state (cached by state, so each is measured once).
 4. **Reduce** (greedy step, best ratio): of the planned candidates within the MAC budget
@@ -30,7 +38,9 @@ Shape (ZigZag's generate -> evaluate -> reduce, C7):
    fit; otherwise choose as above.
    A candidate whose lower bound exceeds the current arena cannot lower it and is not planned:
    the liveness peak for planners that keep live buffers disjoint, the overlap problem's bound
-   (:func:`~cnnmem.planning.interface.lower_bound`) for ``overlap`` / ``optimal``.
+   (:func:`~cnnmem.planning.interface.lower_bound`) for ``overlap`` / ``optimal``. The liveness
+   peak (overlap floor) is computed exactly from the rewritten layers alone where it can be
+   (:meth:`_Search.local_peak`), so such candidates are not even built.
 5. **Pareto front**: of every planned state within the MAC budget, those not dominated in
    (arena, MACs).
 6. **Result**: the planned state within the MAC budget with the least arena, then the fewest
