@@ -66,9 +66,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnnmem.analysis.accounting import Accounting
-from cnnmem.analysis.liveness import Liveness, compute_liveness, in_place_concats
+from cnnmem.analysis.liveness import Buffer, Liveness, compute_liveness, in_place_concats
 from cnnmem.errors import CnnmemError, ConfigError, InvariantError
-from cnnmem.ir.graph import Graph, Node, Tensor, TensorKind
+from cnnmem.ir.graph import Graph, TensorKind
 from cnnmem.ir.verify import verify
 from cnnmem.passes.channel_chain import ChannelChainSplitPass, chain_channels, channel_chain_error
 from cnnmem.passes.infra import Pass, PassManager
@@ -76,7 +76,7 @@ from cnnmem.passes.memory_order import schedule_order
 from cnnmem.passes.tile_split import TileSplitPass, tileable_op
 from cnnmem.planning.interface import lower_bound
 from cnnmem.planning.overlap import Dataflow
-from cnnmem.restructure.clone import clone_graph
+from cnnmem.restructure.clone import clone_graph, extract_subgraph
 from cnnmem.restructure.measure import (
     Measurement,
     build_problem_in_place,
@@ -391,7 +391,7 @@ class _Search:
         # segment-only liveness of each rewrite (see local_peak), shared across greedy steps
         self.local: dict[tuple[SegmentRewrite, int, int], _LocalProfile | None] = {}
         self._counted_base: State | None = None
-        self._counted: dict[str, Any] = {}
+        self._counted: dict[str, Buffer] = {}
         self.outputs = {t.name for t in graph.outputs}
 
     def canonical(self, state: Sequence[SegmentRewrite]) -> State:
@@ -635,7 +635,7 @@ class _Search:
                                              savings=not self.prune)
         return self.local[key]
 
-    def counted_buffers(self, current: _Evaluated) -> dict[str, Any]:
+    def counted_buffers(self, current: _Evaluated) -> dict[str, Buffer]:
         """Buffers of ``current``'s graph that count under the accounting, by name (per step)."""
         if self._counted_base != current.state:
             live = current.liveness
@@ -768,8 +768,7 @@ class _Search:
                 (rewrite.axis != "H" and 2 * rewrite.parts > shape[2]):
             return outside
         live = current.liveness
-        counted = {b.name: b for b in live.buffers
-                   if self.accounting.include_io or not (b.is_input or b.is_output)}
+        counted = self.counted_buffers(current)
         crossing = {b.name for b in counted.values() if b.first_step < s0 and b.last_step > s1}
         inside = sum(counted[name].size_bytes for name in crossing)
         ends = {live.buffer_of.get(t.name) for t in first.activation_inputs}
@@ -858,7 +857,7 @@ class _LocalProfile:
 def _local_profile(graph: Graph, rewrite: SegmentRewrite, lo: int, hi: int,
                    accounting: Accounting, savings: bool = False) -> _LocalProfile | None:
     """:meth:`_Search.local_profile` (``savings``: also the overlap savings per step)."""
-    sub = _segment_graph(graph, graph.nodes[lo:hi + 1])
+    sub = extract_subgraph(graph, graph.nodes[lo:hi + 1])
     try:
         rewrite.tile_pass().call(sub)
     except CnnmemError:
@@ -905,36 +904,6 @@ def _local_profile(graph: Graph, rewrite: SegmentRewrite, lo: int, hi: int,
                                   out in outputs))
             per_step.append(tuple(terms))
     return _LocalProfile(tuple(profile), tuple(ends), tuple(per_step))
-
-
-def _segment_graph(graph: Graph, nodes: Sequence[Node]) -> Graph:
-    """The nodes ``nodes`` of ``graph`` (consecutive in its schedule) as a graph of their own:
-    the activations they read from outside are its inputs; the tensors they write that are
-    read by later nodes or are graph outputs are its outputs; constants and tensors are copied
-    (constant data shared)."""
-    inside = {id(n) for n in nodes}
-    sub = Graph(graph.name)
-    sub.metadata.update(graph.metadata)
-    mapping: dict[str, Tensor] = {}
-    for node in nodes:
-        for t in node.inputs:
-            if t is None or t.name in mapping:
-                continue
-            if t.kind is TensorKind.CONSTANT:
-                mapping[t.name] = sub.add_tensor(t.detached_copy())
-            elif t.producer is None or id(t.producer) not in inside:
-                mapping[t.name] = sub.add_input(t.name, t.shape, t.dtype, quant=t.quant)
-        copy = Node(node.name, node.op_type, dict(node.attrs), activation=node.activation,
-                    source_op=node.source_op)
-        outputs = [t.detached_copy() for t in node.outputs]
-        sub.add_node(copy, [mapping[t.name] if t is not None else None for t in node.inputs],
-                     outputs)
-        for t in outputs:
-            mapping[t.name] = t
-    graph_outputs = {id(t) for t in graph.outputs}
-    sub.outputs = [mapping[t.name] for n in nodes for t in n.outputs
-                   if id(t) in graph_outputs or any(id(c) not in inside for c in t.consumers)]
-    return sub
 
 
 _CHECK_QUICK_BOUND = False
