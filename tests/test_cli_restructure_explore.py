@@ -93,3 +93,14 @@ def test_restructure_reports_the_layer_order(tmp_path: Path,
     assert data["equivalent"] is True and data["plan_proven"] is True
     assert main(["restructure", str(path), "--dtype", "int8", "--json", "--no-reorder"]) == 0
     assert json.loads(capsys.readouterr().out)["reordering"] is None
+
+
+def test_restructure_with_nothing_to_rewrite_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import models_dir
+
+    path = models_dir() / "tflite" / "keyword_spotting.tflite"
+    if not path.exists():
+        pytest.skip("../shared/models is absent")
+    assert main(["restructure", str(path), "--no-prove"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing rewritten" in out and "rewrites: none (none of the" in out

@@ -466,20 +466,26 @@ def _cmd_restructure(args: argparse.Namespace, console: Console) -> int:
         out.original.metadata.get("qdq_folded") == "true"
     how = ("cnnmem's int8 interpreter, bit-exact on every shared tensor" if integer
            else "onnxruntime, random inputs and weights")
+    unchanged = not r.segments and not r.schedule
     grid.add_row("equivalent", {True: f"yes ({how})", False: "NO",
-                                None: "not checked"}[r.equivalent])
+                                None: "nothing rewritten" if unchanged and not args.no_check
+                                else "not checked"}[r.equivalent])
     grid.add_row("plan proven", {True: "yes", False: "NO", None: "not run"}[out.plan_proven]
                  + ("" if out.plan_proven is None else f": {out.plan_proof}"))
     grid.add_row("accounting", r.accounting.describe())
     console.print(grid)
-    table = Table(title="rewrites", title_justify="left", header_style="bold")
-    for col in ("#", "layers", "axis", "tiles (rows x cols; cN: N channel bands)"):
-        table.add_column(col)
-    for i, seg in enumerate(r.segments):
-        first, last = seg.layers[0], seg.layers[-1]
-        table.add_row(str(i), f"{first} .. {last} ({len(seg.layers)} layers)", seg.axis,
-                      seg.grid)
-    console.print(table)
+    if r.segments:
+        table = Table(title="rewrites", title_justify="left", header_style="bold")
+        for col in ("#", "layers", "axis", "tiles (rows x cols; cN: N channel bands)"):
+            table.add_column(col)
+        for i, seg in enumerate(r.segments):
+            first, last = seg.layers[0], seg.layers[-1]
+            table.add_row(str(i), f"{first} .. {last} ({len(seg.layers)} layers)", seg.axis,
+                          seg.grid)
+        console.print(table)
+    else:
+        console.print(f"rewrites: none (none of the {r.evaluated} evaluated states lowers the "
+                      "arena within the budget)", soft_wrap=True)
     for path in (args.output, args.plots, args.json):
         if path:
             console.print(f"wrote {path}", soft_wrap=True)
